@@ -1,0 +1,1 @@
+"""The catalog's files: paper entries under papers/, the taxonomy and model registry in data/."""

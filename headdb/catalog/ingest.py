@@ -1,0 +1,254 @@
+"""Synchronise the database with a validated catalog, in one transaction.
+
+New entries are added, edited ones updated, removed ones deleted; an unchanged catalog changes
+nothing (not even timestamps). Detector results are never touched: a model or head type that runs
+refer to is kept, and removing a head type that stored results use is refused with a clear error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from headdb.catalog.schema import HeadTypeEntry, ModelEntry
+from headdb.catalog.validate import Catalog, require_valid
+from headdb.db.migrate import ensure_current
+from headdb.db.models import (
+    Claim,
+    Head,
+    HeadLabel,
+    HeadScore,
+    HeadType,
+    HeadTypeAlias,
+    Model,
+    Paper,
+    PaperHeadType,
+    PaperLink,
+)
+
+
+@dataclass
+class SyncCounts:
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed)
+
+
+@dataclass
+class IngestReport:
+    head_types: SyncCounts = field(default_factory=SyncCounts)
+    models: SyncCounts = field(default_factory=SyncCounts)
+    papers: SyncCounts = field(default_factory=SyncCounts)
+    claims: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return self.head_types.changed or self.models.changed or self.papers.changed
+
+    def summary(self) -> str:
+        parts = []
+        for name in ("head_types", "models", "papers"):
+            c: SyncCounts = getattr(self, name)
+            parts.append(
+                f"{name.replace('_', ' ')}: {c.added} added, {c.updated} updated, "
+                f"{c.removed} removed, {c.unchanged} unchanged"
+            )
+        return "; ".join(parts) + f"; {self.claims} claims in the catalog"
+
+
+class IngestConflictError(RuntimeError):
+    """The catalog would delete something that stored detector results depend on."""
+
+
+def _fingerprint(data: object) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _assign(obj: object, values: dict[str, object]) -> bool:
+    changed = False
+    for key, value in values.items():
+        if getattr(obj, key) != value:
+            setattr(obj, key, value)
+            changed = True
+    return changed
+
+
+def _sync_head_types(session: Session, entries: list[HeadTypeEntry], counts: SyncCounts) -> dict[str, HeadType]:
+    existing = {ht.slug: ht for ht in session.scalars(select(HeadType))}
+    wanted = {e.slug for e in entries}
+    for slug, head_type in existing.items():
+        if slug in wanted:
+            continue
+        used = session.scalar(
+            select(func.count()).select_from(HeadScore).where(HeadScore.head_type_id == head_type.id)
+        ) or session.scalar(
+            select(func.count()).select_from(HeadLabel).where(HeadLabel.head_type_id == head_type.id)
+        )
+        if used:
+            raise IngestConflictError(
+                f"head type {slug!r} was removed from the taxonomy, but stored detector results "
+                "use it; keep it in the taxonomy (or delete those runs first)"
+            )
+        session.delete(head_type)
+        counts.removed += 1
+    session.flush()  # free removed aliases before they are reused by another type
+
+    by_slug: dict[str, HeadType] = {}
+    for entry in entries:
+        values = {
+            "name": entry.name,
+            "stage": entry.stage,
+            "group": entry.group,
+            "description": entry.description,
+            "model_families": list(entry.model_families),
+        }
+        head_type = existing.get(entry.slug)
+        if head_type is None:
+            head_type = HeadType(slug=entry.slug, **values)
+            session.add(head_type)
+            counts.added += 1
+            changed = False
+        else:
+            changed = _assign(head_type, values)
+        current_aliases = [a.alias for a in head_type.aliases]
+        if current_aliases != sorted(entry.aliases):
+            head_type.aliases.clear()
+            session.flush()
+            head_type.aliases.extend(HeadTypeAlias(alias=a) for a in sorted(entry.aliases))
+            changed = True
+        if entry.slug in existing:
+            counts.updated += changed
+            counts.unchanged += not changed
+        by_slug[entry.slug] = head_type
+    session.flush()
+    return by_slug
+
+
+def _sync_models(session: Session, entries: list[ModelEntry], counts: SyncCounts) -> dict[str, Model]:
+    # Registry models are upserted, never deleted: detector runs may refer to them.
+    by_name = {m.name: m for m in session.scalars(select(Model))}
+    for entry in entries:
+        values = {
+            "family": entry.family,
+            "source": entry.source,
+            "architecture": entry.architecture,
+            "n_layers": entry.n_layers,
+            "n_heads": entry.n_heads,
+            "d_model": entry.d_model,
+            "d_head": entry.d_head,
+            "d_vocab": entry.d_vocab,
+            "description": entry.description,
+        }
+        model = by_name.get(entry.name)
+        if model is None:
+            by_name[entry.name] = Model(name=entry.name, **values)
+            session.add(by_name[entry.name])
+            counts.added += 1
+        elif _assign(model, values):
+            counts.updated += 1
+        else:
+            counts.unchanged += 1
+    session.flush()
+    return by_name
+
+
+def get_or_create_head(session: Session, model: Model, layer: int, head: int) -> Head:
+    found = session.scalar(
+        select(Head).where(Head.model_id == model.id, Head.layer == layer, Head.head == head)
+    )
+    if found is None:
+        found = Head(model=model, layer=layer, head=head)
+        session.add(found)
+        session.flush()
+    return found
+
+
+def sync_catalog(engine: Engine, catalog: Catalog) -> IngestReport:
+    """Write ``catalog`` into the database; raises ``CatalogError`` (writing nothing) if invalid."""
+    require_valid(catalog)
+    ensure_current(engine)
+    report = IngestReport()
+    with Session(engine) as session, session.begin():
+        head_types = _sync_head_types(session, catalog.head_types, report.head_types)
+        models = _sync_models(session, catalog.models, report.models)
+
+        existing = {p.slug: p for p in session.scalars(select(Paper))}
+        wanted = {record.slug for record in catalog.papers}
+        for slug, paper in existing.items():
+            if slug not in wanted:
+                session.delete(paper)
+                report.papers.removed += 1
+        session.flush()
+
+        for record in catalog.papers:
+            entry = record.entry
+            content_hash = _fingerprint(
+                [entry.model_dump(mode="json"), record.head_type_slugs, str(record.path.name)]
+            )
+            report.claims += len(entry.claims)
+            paper = existing.get(record.slug)
+            if paper is not None and paper.content_hash == content_hash:
+                report.papers.unchanged += 1
+                continue
+            if paper is None:
+                paper = Paper(slug=record.slug)
+                session.add(paper)
+                report.papers.added += 1
+            else:
+                # Clear children first so unique keys (title, links) can be reused in this flush.
+                paper.links.clear()
+                paper.head_type_links.clear()
+                paper.claims.clear()
+                session.flush()
+                report.papers.updated += 1
+            _assign(
+                paper,
+                {
+                    "title": entry.title,
+                    "published_date": entry.date,
+                    "date_precision": entry.date_precision,
+                    "venue": entry.published,
+                    "arxiv_id": entry.arxiv,
+                    "authors": list(entry.authors),
+                    "innovation": entry.summary.innovation,
+                    "tasks": entry.summary.tasks,
+                    "significant_result": entry.summary.significant_result,
+                    "source_file": f"papers/{record.path.name}",
+                    "content_hash": content_hash,
+                    "updated_at": dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
+                },
+            )
+            paper.links.extend(
+                PaperLink(url=url, kind="code" if "github.com" in url else "paper", position=i)
+                for i, url in enumerate(entry.links)
+            )
+            paper.head_type_links.extend(
+                PaperHeadType(head_type=head_types[slug], position=i)
+                for i, slug in enumerate(record.head_type_slugs)
+            )
+            for claim, type_slug, model_name in zip(
+                entry.claims, record.claim_type_slugs, record.claim_model_names, strict=True
+            ):
+                layer, head = claim.layer_head
+                paper.claims.append(
+                    Claim(
+                        head=get_or_create_head(session, models[model_name], layer, head),
+                        head_type=head_types[type_slug] if type_slug else None,
+                        role=claim.role,
+                        note=claim.note,
+                        source=claim.source,
+                        confidence=claim.confidence,
+                    )
+                )
+            session.flush()
+    return report

@@ -1,0 +1,212 @@
+"""The ``headdb`` command line: one entry point, one subcommand per task."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from headdb.api import HeadDB, UnknownNameError
+from headdb.catalog.ingest import IngestConflictError
+from headdb.catalog.validate import DEFAULT_MODELS, DEFAULT_TAXONOMY, CatalogError, load_catalog
+from headdb.db.migrate import SchemaNotReadyError, current_revision, downgrade, head_revision
+from headdb.tables import format_table, to_json
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class CLIError(Exception):
+    """A user-facing failure: printed without a traceback, exit code 1."""
+
+
+def _db(args: argparse.Namespace) -> HeadDB:
+    return HeadDB(args.url)
+
+
+def _emit(args: argparse.Namespace, records: Sequence[Any], columns: Sequence[str]) -> int:
+    rows = [r if isinstance(r, dict) else r.__dict__ for r in records]
+    if getattr(args, "json", False):
+        print(to_json(list(rows)))
+    else:
+        print(format_table(rows, columns))
+    return 0
+
+
+# -- db ------------------------------------------------------------------------------------------
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    db = _db(args)
+    db.upgrade()
+    print(f"database {db.engine.url.render_as_string(hide_password=True)} is at revision {current_revision(db.engine)}")
+    return 0
+
+
+def cmd_db_downgrade(args: argparse.Namespace) -> int:
+    db = _db(args)
+    downgrade(db.engine, args.revision)
+    print(f"database is at revision {current_revision(db.engine)}")
+    return 0
+
+
+def cmd_db_current(args: argparse.Namespace) -> int:
+    db = _db(args)
+    print(f"current: {current_revision(db.engine)}  newest: {head_revision()}")
+    return 0
+
+
+# -- catalog -------------------------------------------------------------------------------------
+
+
+def _catalog_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("papers", nargs="?", default="papers", help="directory of paper entries (default: papers/)")
+    parser.add_argument("--taxonomy", default=str(DEFAULT_TAXONOMY), help="taxonomy file (default: the package's)")
+    parser.add_argument("--models", default=str(DEFAULT_MODELS), help="model registry file (default: the package's)")
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    catalog = load_catalog(args.papers, args.taxonomy, args.models)
+    if catalog.problems:
+        for problem in catalog.problems:
+            print(problem, file=sys.stderr)
+        print(f"\n{len(catalog.problems)} problem(s) found; nothing was written.", file=sys.stderr)
+        return 1
+    n_claims = sum(len(p.entry.claims) for p in catalog.papers)
+    print(
+        f"ok: {len(catalog.papers)} papers, {len(catalog.head_types)} head types, "
+        f"{len(catalog.models)} models, {n_claims} claims"
+    )
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    report = _db(args).ingest(args.papers, args.taxonomy, args.models)
+    print(("ingested: " if report.changed else "no changes: ") + report.summary())
+    return 0
+
+
+# -- queries -------------------------------------------------------------------------------------
+
+
+def cmd_papers(args: argparse.Namespace) -> int:
+    papers = _db(args).papers(head_type=args.head_type, year=args.year, venue=args.venue, text=args.text)
+    if args.json:
+        print(to_json(papers.to_dicts()))
+        return 0
+    return _emit(args, papers, ["date", "venue", "title", "head_types", "slug"])
+
+
+def cmd_head_types(args: argparse.Namespace) -> int:
+    return _emit(args, _db(args).head_types(stage=args.stage), ["slug", "name", "stage", "group", "aliases"])
+
+
+def cmd_claims(args: argparse.Namespace) -> int:
+    claims = _db(args).claims(model=args.model, head_type=args.head_type, paper=args.paper)
+    rows = [dict(c.__dict__, coordinate=c.coordinate) for c in claims]
+    return _emit(args, rows, ["model", "coordinate", "head_type", "role", "paper", "confidence"])
+
+
+def cmd_heads(args: argparse.Namespace) -> int:
+    labels = _db(args).labels(args.model, head_type=args.head_type)
+    if not labels and not args.json:
+        print(f"no detector labels for {args.model} yet; run `headdb detect {args.model}`")
+        return 0
+    rows = [dict(label.__dict__, coordinate=label.coordinate) for label in labels]
+    return _emit(args, rows, ["head_type", "coordinate", "score", "rank", "detector", "run_id"])
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    return _emit(args, _db(args).models(), ["name", "family", "architecture", "n_layers", "n_heads", "d_model", "source"])
+
+
+def cmd_main(args: argparse.Namespace) -> int:
+    """The README's main job: schema, catalog, detectors on the bundled models, the site."""
+    db = _db(args)
+    db.upgrade()
+    report = db.ingest(args.papers)
+    print(("ingested: " if report.changed else "catalog unchanged: ") + report.summary())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="headdb",
+        description="headdb: an attention-head taxonomy database. Papers' head claims, detector "
+        "labels for every head of a model, and a static catalog site.",
+    )
+    parser.add_argument(
+        "--url",
+        default=None,
+        help="SQLAlchemy database URL (default: $HEADDB_URL, else sqlite:///headdb.sqlite)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(handler=handler)
+        return p
+
+    db = sub.add_parser("db", help="create or migrate the database schema", description="Manage the database schema (Alembic migrations).")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    p = db_sub.add_parser("upgrade", help="create the schema or upgrade it to the newest revision")
+    p.set_defaults(handler=cmd_db_upgrade)
+    p = db_sub.add_parser("downgrade", help="downgrade to a revision (e.g. -1, 0001, base)")
+    p.add_argument("revision")
+    p.set_defaults(handler=cmd_db_downgrade)
+    p = db_sub.add_parser("current", help="show the database's revision and the newest one")
+    p.set_defaults(handler=cmd_db_current)
+
+    p = add("validate", cmd_validate, "check every paper entry, the taxonomy and the model registry; report all problems (exit 1 if any)")
+    _catalog_args(p)
+    p = add("ingest", cmd_ingest, "validate, then synchronise the database with the catalog in one transaction")
+    _catalog_args(p)
+
+    p = add("papers", cmd_papers, "list papers, newest first, filtered by head type, year, venue or text")
+    p.add_argument("--head-type", help="slug, name or alias, e.g. successor or 'Previous Head'")
+    p.add_argument("--year", type=int)
+    p.add_argument("--venue", help="substring of the venue, e.g. ICLR")
+    p.add_argument("--text", help="substring of the title or summary")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    p = add("head-types", cmd_head_types, "list the taxonomy's head types, optionally of one stage")
+    p.add_argument("--stage", help="KR, ICI, LR, EP or the stage's name, e.g. 'Latent Reasoning'")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    p = add("claims", cmd_claims, "list published claims: which paper reports which head of which model as what")
+    p.add_argument("--model", help="e.g. gpt2")
+    p.add_argument("--head-type", help="e.g. name-mover")
+    p.add_argument("--paper", help="paper slug or exact title")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    p = add("heads", cmd_heads, "list the heads of a model that detectors labelled, with scores and ranks")
+    p.add_argument("model")
+    p.add_argument("--head-type")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    p = add("models", cmd_models, "list models known to the database")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    p = add("main", cmd_main, "the main job: create/upgrade the database, ingest papers, run the bundled detectors, build the site")
+    p.add_argument("papers", nargs="?", default="papers", help="directory of paper entries (default: papers/)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except CatalogError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"\n{len(exc.problems)} problem(s) found; nothing was written.", file=sys.stderr)
+        return 1
+    except (UnknownNameError, SchemaNotReadyError, IngestConflictError, CLIError, LookupError) as exc:
+        message = exc.args[0] if exc.args else str(exc)
+        print(f"error: {message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""Alembic migrations driven from Python (``headdb db upgrade``), and the schema-version check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine
+
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+
+
+class SchemaNotReadyError(RuntimeError):
+    """The database has no schema, or an older one than this headdb needs."""
+
+
+def alembic_config(engine: Engine) -> Config:
+    if not MIGRATIONS_DIR.is_dir():
+        raise FileNotFoundError(
+            f"Alembic migrations not found at {MIGRATIONS_DIR}; install headdb from a checkout "
+            "(pip install -e .) so that migrations/ sits beside the package."
+        )
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["engine"] = engine
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    command.upgrade(alembic_config(engine), revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    command.downgrade(alembic_config(engine), revision)
+
+
+def head_revision() -> str:
+    script = ScriptDirectory(str(MIGRATIONS_DIR))
+    head = script.get_current_head()
+    assert head is not None, "migrations/ has no revisions"
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def ensure_current(engine: Engine) -> None:
+    """Raise a clear error unless the database schema is at the newest migration."""
+    current = current_revision(engine)
+    if current != head_revision():
+        state = "has no headdb schema" if current is None else f"is at revision {current}"
+        raise SchemaNotReadyError(
+            f"The database {engine.url.render_as_string(hide_password=True)} {state}; "
+            f"run `headdb db upgrade` to bring it to {head_revision()}."
+        )

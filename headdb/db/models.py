@@ -1,0 +1,307 @@
+"""The relational schema: literature (papers, head types, claims), models and heads, detector runs.
+
+Every table is declared here with SQLAlchemy 2 typed mappings; Alembic migrations under
+``migrations/`` must produce exactly this schema (a test compares them).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Deterministic constraint names keep migrations portable (SQLite batch mode needs names to drop
+# constraints) and make the drift test compare like with like.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+STAGES: dict[str, str] = {
+    "KR": "Knowledge Recalling",
+    "ICI": "In-Context Identification",
+    "LR": "Latent Reasoning",
+    "EP": "Expression Preparation",
+}
+CONFIDENCES = ("high", "medium", "low")
+RUN_STATUSES = ("succeeded", "failed")
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class HeadType(Base):
+    """One node of the taxonomy, e.g. ``induction`` (Induction Head, stage LR)."""
+
+    __tablename__ = "head_types"
+    __table_args__ = (
+        CheckConstraint("stage IS NULL OR stage IN ('KR', 'ICI', 'LR', 'EP')", name="stage"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    stage: Mapped[str | None] = mapped_column(String(8), index=True)
+    group: Mapped[str | None] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    model_families: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+    aliases: Mapped[list[HeadTypeAlias]] = relationship(
+        back_populates="head_type", cascade="all, delete-orphan", order_by="HeadTypeAlias.alias"
+    )
+
+
+class HeadTypeAlias(Base):
+    """Another name for a head type ("Previous Head" for previous-token). Unique across types."""
+
+    __tablename__ = "head_type_aliases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    head_type_id: Mapped[int] = mapped_column(
+        ForeignKey("head_types.id", ondelete="CASCADE"), index=True
+    )
+    alias: Mapped[str] = mapped_column(String(200), unique=True)
+
+    head_type: Mapped[HeadType] = relationship(back_populates="aliases")
+
+
+class PaperHeadType(Base):
+    """A head type a paper names (the survey's "Head" field)."""
+
+    __tablename__ = "paper_head_types"
+
+    paper_id: Mapped[int] = mapped_column(
+        ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True
+    )
+    head_type_id: Mapped[int] = mapped_column(
+        ForeignKey("head_types.id", ondelete="RESTRICT"), primary_key=True, index=True
+    )
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    head_type: Mapped[HeadType] = relationship()
+
+
+class Paper(Base):
+    """One catalogued paper, identified by the stem of its YAML file (``slug``)."""
+
+    __tablename__ = "papers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(200), unique=True)
+    title: Mapped[str] = mapped_column(String(500), unique=True)
+    published_date: Mapped[dt.date] = mapped_column(Date, index=True)
+    date_precision: Mapped[str] = mapped_column(String(8), default="day")
+    venue: Mapped[str] = mapped_column(String(200), index=True)
+    arxiv_id: Mapped[str | None] = mapped_column(String(32), unique=True)
+    authors: Mapped[list[str]] = mapped_column(JSON, default=list)
+    innovation: Mapped[str] = mapped_column(Text)
+    tasks: Mapped[str] = mapped_column(Text)
+    significant_result: Mapped[str] = mapped_column(Text)
+    source_file: Mapped[str] = mapped_column(String(500))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_utcnow)
+
+    links: Mapped[list[PaperLink]] = relationship(
+        back_populates="paper", cascade="all, delete-orphan", order_by="PaperLink.position"
+    )
+    head_type_links: Mapped[list[PaperHeadType]] = relationship(
+        cascade="all, delete-orphan", order_by="PaperHeadType.position"
+    )
+    claims: Mapped[list[Claim]] = relationship(
+        back_populates="paper", cascade="all, delete-orphan", order_by="Claim.id"
+    )
+
+    @property
+    def head_types(self) -> list[HeadType]:
+        return [link.head_type for link in self.head_type_links]
+
+
+class PaperLink(Base):
+    __tablename__ = "paper_links"
+    __table_args__ = (UniqueConstraint("paper_id", "url"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(String(1000))
+    kind: Mapped[str] = mapped_column(String(32))  # paper, code, demo, data, ...
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    paper: Mapped[Paper] = relationship(back_populates="links")
+
+
+class Model(Base):
+    """A language model whose heads are claimed about or scored.
+
+    Architecture facts come from the catalog's model registry or, for detector runs, from the
+    loaded model itself; ``weights_fingerprint`` pins what a run actually saw.
+    """
+
+    __tablename__ = "models"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(300), unique=True)
+    family: Mapped[str | None] = mapped_column(String(100))
+    source: Mapped[str | None] = mapped_column(String(1000))  # hub id or local directory
+    revision: Mapped[str | None] = mapped_column(String(100))
+    weights_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    architecture: Mapped[str | None] = mapped_column(String(100))
+    n_layers: Mapped[int | None] = mapped_column(Integer)
+    n_heads: Mapped[int | None] = mapped_column(Integer)
+    n_kv_heads: Mapped[int | None] = mapped_column(Integer)
+    d_model: Mapped[int | None] = mapped_column(Integer)
+    d_head: Mapped[int | None] = mapped_column(Integer)
+    d_vocab: Mapped[int | None] = mapped_column(Integer)
+    n_params: Mapped[int | None] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(Text, default="")
+
+    heads: Mapped[list[Head]] = relationship(back_populates="model", cascade="all, delete-orphan")
+
+
+class Head(Base):
+    """Attention head ``layer.head`` (0-indexed, as in TransformerLens) of one model."""
+
+    __tablename__ = "heads"
+    __table_args__ = (
+        UniqueConstraint("model_id", "layer", "head"),
+        CheckConstraint("layer >= 0 AND head >= 0", name="coordinates"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    layer: Mapped[int] = mapped_column(Integer)
+    head: Mapped[int] = mapped_column(Integer)
+
+    model: Mapped[Model] = relationship(back_populates="heads")
+
+    @property
+    def coordinate(self) -> str:
+        return f"{self.layer}.{self.head}"
+
+
+class Claim(Base):
+    """"Paper P reports head L.H of model M as type T" (or in a role the paper names no type for)."""
+
+    __tablename__ = "claims"
+    __table_args__ = (
+        UniqueConstraint("paper_id", "head_id", "head_type_id", "role"),
+        CheckConstraint("head_type_id IS NOT NULL OR role IS NOT NULL", name="type_or_role"),
+        CheckConstraint("confidence IN ('high', 'medium', 'low')", name="confidence"),
+        Index("ix_claims_head_type_head", "head_type_id", "head_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), index=True)
+    head_id: Mapped[int] = mapped_column(ForeignKey("heads.id", ondelete="RESTRICT"), index=True)
+    head_type_id: Mapped[int | None] = mapped_column(
+        ForeignKey("head_types.id", ondelete="RESTRICT")
+    )
+    role: Mapped[str | None] = mapped_column(String(300))
+    note: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text)
+    confidence: Mapped[str] = mapped_column(String(8), default="high")
+
+    paper: Mapped[Paper] = relationship(back_populates="claims")
+    head: Mapped[Head] = relationship()
+    head_type: Mapped[HeadType | None] = relationship()
+
+
+class DetectorRun(Base):
+    """One execution of one detector on one model: what ran, on what data, with what result."""
+
+    __tablename__ = "detector_runs"
+    __table_args__ = (
+        CheckConstraint("status IN ('succeeded', 'failed')", name="status"),
+        Index("ix_detector_runs_lookup", "model_id", "detector", "detector_version", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    detector: Mapped[str] = mapped_column(String(100))
+    detector_version: Mapped[str] = mapped_column(String(32))
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    config_fingerprint: Mapped[str] = mapped_column(String(64))
+    data_fingerprint: Mapped[str] = mapped_column(String(64))
+    weights_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    library_versions: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    device: Mapped[str] = mapped_column(String(32))
+    dtype: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+
+    model: Mapped[Model] = relationship()
+    scores: Mapped[list[HeadScore]] = relationship(
+        back_populates="run", cascade="all, delete-orphan"
+    )
+    labels: Mapped[list[HeadLabel]] = relationship(
+        back_populates="run", cascade="all, delete-orphan"
+    )
+
+
+class HeadScore(Base):
+    """A detector's score for one head and one head type, with its rank among the model's heads."""
+
+    __tablename__ = "head_scores"
+
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("detector_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    head_type_id: Mapped[int] = mapped_column(
+        ForeignKey("head_types.id", ondelete="RESTRICT"), primary_key=True
+    )
+    head_id: Mapped[int] = mapped_column(
+        ForeignKey("heads.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    score: Mapped[float] = mapped_column(Float)
+    rank: Mapped[int] = mapped_column(Integer)
+    components: Mapped[dict[str, float] | None] = mapped_column(JSON)
+
+    run: Mapped[DetectorRun] = relationship(back_populates="scores")
+    head: Mapped[Head] = relationship()
+    head_type: Mapped[HeadType] = relationship()
+
+
+class HeadLabel(Base):
+    """A head a detector run labelled as a head type (its score passed the method's criterion)."""
+
+    __tablename__ = "head_labels"
+
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("detector_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    head_type_id: Mapped[int] = mapped_column(
+        ForeignKey("head_types.id", ondelete="RESTRICT"), primary_key=True, index=True
+    )
+    head_id: Mapped[int] = mapped_column(
+        ForeignKey("heads.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    score: Mapped[float] = mapped_column(Float)
+
+    run: Mapped[DetectorRun] = relationship(back_populates="labels")
+    head: Mapped[Head] = relationship()
+    head_type: Mapped[HeadType] = relationship()

@@ -1,0 +1,139 @@
+"""Typed, session-free records returned by the query API, and a list type that becomes a DataFrame."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+T = TypeVar("T")
+
+
+class ResultList(list[T], Generic[T]):
+    """A plain list of records, plus ``to_frame()`` for a pandas DataFrame (one row a record)."""
+
+    def to_frame(self) -> pd.DataFrame:
+        import pandas as pd
+
+        rows = [_row(item) for item in self]
+        if rows:
+            return pd.DataFrame(rows)
+        return pd.DataFrame(columns=self._columns())
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        return [_row(item) for item in self]
+
+    def _columns(self) -> list[str]:
+        cls = getattr(self, "record_type", None)
+        return [f.name for f in dataclasses.fields(cls)] if cls else []
+
+
+def result_list(record_type: type[T], items: list[T]) -> ResultList[T]:
+    out: ResultList[T] = ResultList(items)
+    out.record_type = record_type  # type: ignore[attr-defined]
+    return out
+
+
+def _row(item: object) -> dict[str, Any]:
+    row = dataclasses.asdict(item)  # type: ignore[call-overload]
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in row.items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class PaperInfo:
+    slug: str
+    title: str
+    date: dt.date
+    venue: str
+    arxiv_id: str | None
+    authors: tuple[str, ...]
+    head_types: tuple[str, ...]
+    links: tuple[str, ...]
+    innovation: str
+    tasks: str
+    significant_result: str
+    n_claims: int
+
+
+@dataclasses.dataclass(frozen=True)
+class HeadTypeInfo:
+    slug: str
+    name: str
+    stage: str | None
+    stage_name: str | None
+    group: str | None
+    aliases: tuple[str, ...]
+    model_families: tuple[str, ...]
+    description: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    family: str | None
+    source: str | None
+    architecture: str | None
+    n_layers: int | None
+    n_heads: int | None
+    n_kv_heads: int | None
+    d_model: int | None
+    d_head: int | None
+    d_vocab: int | None
+    weights_fingerprint: str | None
+    revision: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class ClaimInfo:
+    model: str
+    layer: int
+    head: int
+    head_type: str | None
+    head_type_name: str | None
+    role: str | None
+    note: str | None
+    paper: str
+    paper_title: str
+    source: str
+    confidence: str
+
+    @property
+    def coordinate(self) -> str:
+        return f"{self.layer}.{self.head}"
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelInfo:
+    model: str
+    layer: int
+    head: int
+    head_type: str
+    score: float
+    rank: int
+    detector: str
+    detector_version: str
+    run_id: int
+
+    @property
+    def coordinate(self) -> str:
+        return f"{self.layer}.{self.head}"
+
+
+@dataclasses.dataclass(frozen=True)
+class RunInfo:
+    id: int
+    model: str
+    detector: str
+    detector_version: str
+    status: str
+    started_at: dt.datetime
+    duration_s: float | None
+    device: str
+    dtype: str
+    config_fingerprint: str
+    data_fingerprint: str
+    n_labels: int
+    error: str | None
