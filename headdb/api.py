@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from headdb.agreement import AgreementRow, agreement_rows
 from headdb.catalog.ingest import IngestReport, sync_catalog
 from headdb.catalog.validate import DEFAULT_MODELS, DEFAULT_TAXONOMY, NameIndex, load_catalog
 from headdb.db.engine import create_db_engine, resolve_url
@@ -313,6 +314,14 @@ class HeadDB:
                 columns=pd.Index(range(n_heads), name="head"),
             )
         return grid
+
+    def agreement(self, model: str, head_type: str | None = None) -> ResultList[AgreementRow]:
+        """Claims against labels for ``model``: per head type, which claimed heads were detected
+        (agree), missed, or detected but never claimed, with scores and ranks."""
+        with self._session() as session:
+            m = self._model(session, model)
+            ht = self._head_type(session, head_type) if head_type is not None else None
+            return result_list(AgreementRow, agreement_rows(session, m, ht))
 
     def runs(self, model: str | None = None) -> ResultList[RunInfo]:
         """Detector runs, newest first, optionally of one model."""

@@ -12,6 +12,7 @@ from headdb.api import HeadDB, UnknownNameError
 from headdb.catalog.ingest import IngestConflictError
 from headdb.catalog.validate import DEFAULT_MODELS, DEFAULT_TAXONOMY, CatalogError, load_catalog
 from headdb.db.migrate import SchemaNotReadyError, current_revision, downgrade, head_revision
+from headdb.errors import DetectJobError, ModelLoadError
 from headdb.tables import format_table, to_json
 
 Handler = Callable[[argparse.Namespace], int]
@@ -121,12 +122,76 @@ def cmd_models(args: argparse.Namespace) -> int:
     return _emit(args, _db(args).models(), ["name", "family", "architecture", "n_layers", "n_heads", "d_model", "source"])
 
 
+def cmd_detect(args: argparse.Namespace) -> int:
+    from headdb.jobs.loading import load_model
+    from headdb.jobs.runner import run_detectors
+
+    detectors = [d.strip() for d in args.detectors.split(",")] if args.detectors else None
+    if detectors:
+        from headdb.detectors import REGISTRY
+
+        unknown = [d for d in detectors if d not in REGISTRY]
+        if unknown:
+            raise CLIError(f"unknown detector(s) {', '.join(unknown)}; known: {', '.join(sorted(REGISTRY))}")
+    db = _db(args)
+    loaded = load_model(
+        args.model, name=args.name, device=args.device, dtype=args.dtype,
+        revision=args.revision, trust_remote_code=args.trust_remote_code,
+    )
+    outcomes = run_detectors(
+        db, loaded, detectors, batch_size=args.batch_size, force=args.force, progress=not args.no_progress
+    )
+    rows = [
+        {
+            "detector": o.detector,
+            "status": o.status,
+            "seconds": round(o.duration_s, 2) if o.status == "succeeded" else None,
+            "labelled": "; ".join(f"{t}: {', '.join(h) or '-'}" for t, h in o.labels.items()) or o.reason,
+        }
+        for o in outcomes
+    ]
+    print(f"model {loaded.name} ({loaded.source}), weights {loaded.weights_fingerprint[:12]}")
+    return _emit(args, rows, ["detector", "status", "seconds", "labelled"])
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    runs = _db(args).runs(args.model)
+    return _emit(args, runs, ["id", "model", "detector", "detector_version", "status", "duration_s", "n_labels", "started_at"])
+
+
+def cmd_scores(args: argparse.Namespace) -> int:
+    frame = _db(args).scores(args.model, args.head_type, as_frame=True)
+    if args.json:
+        print(to_json({"model": args.model, "head_type": args.head_type, "scores": frame.values.tolist()}))
+    else:
+        print(frame.round(3).to_string())
+    return 0
+
+
+def cmd_agreement(args: argparse.Namespace) -> int:
+    rows = _db(args).agreement(args.model, head_type=args.head_type)
+    if not rows and not args.json:
+        print(f"nothing to compare for {args.model}: no claims or labels for its heads yet")
+        return 0
+    records = [dict(r.__dict__, coordinate=r.coordinate) for r in rows]
+    return _emit(args, records, ["head_type", "coordinate", "status", "score", "rank", "papers"])
+
+
+def cmd_build_test_models(args: argparse.Namespace) -> int:
+    from headdb.models.planted import build_planted_model, build_random_model
+
+    out = Path(args.directory)
+    planted = build_planted_model(out / "headdb-planted")
+    control = build_random_model(out / "headdb-random-control")
+    print(f"planted model: {planted}\nrandom control: {control}")
+    return 0
+
+
 def cmd_main(args: argparse.Namespace) -> int:
     """The README's main job: schema, catalog, detectors on the bundled models, the site."""
-    db = _db(args)
-    db.upgrade()
-    report = db.ingest(args.papers)
-    print(("ingested: " if report.changed else "catalog unchanged: ") + report.summary())
+    from headdb.main_job import run_main_job
+
+    run_main_job(_db(args), Path(args.papers), Path(args.models_dir), Path(args.site_dir))
     return 0
 
 
@@ -188,8 +253,40 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("models", cmd_models, "list models known to the database")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
-    p = add("main", cmd_main, "the main job: create/upgrade the database, ingest papers, run the bundled detectors, build the site")
+    p = add("detect", cmd_detect, "score and label every head of a model with the detectors; stores runs, scores and labels")
+    p.add_argument("model", help="hub id (e.g. gpt2, EleutherAI/pythia-160m) or a local Hugging Face model directory")
+    p.add_argument("--name", help="name to store the model under (default: registry name, hub id or directory name)")
+    p.add_argument("--detectors", help="comma-separated detector names (default: all)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default: cpu)")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
+    p.add_argument("--batch-size", type=int, default=16, help="prompts per forward pass (default: 16)")
+    p.add_argument("--revision", help="hub revision (branch, tag or commit)")
+    p.add_argument("--force", action="store_true", help="rerun detectors whose inputs are unchanged since their last run")
+    p.add_argument("--trust-remote-code", action="store_true", help="allow the model repository's own Python code to run")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    p = add("runs", cmd_runs, "list detector runs, newest first")
+    p.add_argument("model", nargs="?")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    p = add("scores", cmd_scores, "print the newest layer x head score grid of a model for a head type")
+    p.add_argument("model")
+    p.add_argument("head_type")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    p = add("agreement", cmd_agreement, "compare a model's detector labels with the papers' claims about it")
+    p.add_argument("model")
+    p.add_argument("--head-type")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    p = add("build-test-models", cmd_build_test_models, "write the planted ground-truth model and its random control (Hugging Face format)")
+    p.add_argument("directory", nargs="?", default="build/models")
+
+    p = add("main", cmd_main, "the main job: create/upgrade the database, ingest papers, label the bundled models, build the site")
     p.add_argument("papers", nargs="?", default="papers", help="directory of paper entries (default: papers/)")
+    p.add_argument("--models-dir", default="build/models", help="where the planted test models are written")
+    p.add_argument("--site-dir", default="site", help="where the static site is built")
     return parser
 
 
@@ -202,7 +299,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(problem, file=sys.stderr)
         print(f"\n{len(exc.problems)} problem(s) found; nothing was written.", file=sys.stderr)
         return 1
-    except (UnknownNameError, SchemaNotReadyError, IngestConflictError, CLIError, LookupError) as exc:
+    except (UnknownNameError, SchemaNotReadyError, IngestConflictError, CLIError, LookupError,
+            ModelLoadError, DetectJobError) as exc:
         message = exc.args[0] if exc.args else str(exc)
         print(f"error: {message}", file=sys.stderr)
         return 1

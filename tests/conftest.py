@@ -69,3 +69,37 @@ def shared_path(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"needs ../shared/{'/'.join(parts)} (reference data beside the checkout; CI has it)")
     return path
+
+
+# -- models ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def test_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The planted ground-truth model and its random control, built once per test session."""
+    from headdb.models.planted import build_planted_model, build_random_model
+
+    root = tmp_path_factory.mktemp("models")
+    return {
+        "planted": build_planted_model(root / "headdb-planted"),
+        "random": build_random_model(root / "headdb-random-control"),
+    }
+
+
+@pytest.fixture(scope="session")
+def contexts(test_models: dict[str, Path]):  # type: ignore[no-untyped-def]
+    """Booted TransformerBridge contexts of the test models (and stories260K when present)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformer_lens.model_bridge import TransformerBridge
+
+    from headdb.detectors import ModelContext
+
+    cache: dict[str, object] = {}
+
+    def get(name: str) -> ModelContext:
+        if name not in cache:
+            path = shared_path("models", "stories260K") if name == "stories260K" else test_models[name]
+            cache[name] = ModelContext(TransformerBridge.boot_transformers(str(path), device="cpu"))
+        return cache[name]  # type: ignore[return-value]
+
+    return get

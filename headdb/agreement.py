@@ -1,0 +1,91 @@
+"""Papers' claims against detector labels, per model and head type.
+
+For every head type that both has a claim about the model and was scored on it: claimed and
+detected heads agree; claimed but not labelled are missed; labelled but never claimed are new.
+Head types with claims but no detector run are reported as not scored, never as misses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+
+from headdb.db.models import Claim, DetectorRun, Head, HeadLabel, HeadScore, HeadType, Model, Paper
+
+AGREE, MISSED, UNCLAIMED, NOT_SCORED = "agree", "claimed-not-detected", "detected-not-claimed", "not-scored"
+
+
+@dataclass(frozen=True)
+class AgreementRow:
+    model: str
+    head_type: str
+    layer: int
+    head: int
+    status: str  # agree | claimed-not-detected | detected-not-claimed | not-scored
+    score: float | None
+    rank: int | None
+    papers: tuple[str, ...]  # slugs of the papers claiming it
+
+    @property
+    def coordinate(self) -> str:
+        return f"{self.layer}.{self.head}"
+
+
+def agreement_rows(session: Session, model: Model, head_type: HeadType | None = None) -> list[AgreementRow]:
+    latest = (
+        select(func.max(DetectorRun.id))
+        .where(DetectorRun.model_id == model.id, DetectorRun.status == "succeeded")
+        .group_by(DetectorRun.detector)
+    )
+    # Newest scores per head type (a head type is scored by one detector).
+    scored = session.execute(
+        select(HeadScore.head_type_id, Head.layer, Head.head, HeadScore.score, HeadScore.rank, HeadScore.run_id)
+        .join(Head, HeadScore.head_id == Head.id)
+        .where(HeadScore.run_id.in_(latest))
+    ).all()
+    newest_run: dict[int, int] = {}
+    for row in scored:
+        newest_run[row.head_type_id] = max(newest_run.get(row.head_type_id, 0), row.run_id)
+    scores = {
+        (r.head_type_id, r.layer, r.head): (r.score, r.rank) for r in scored if r.run_id == newest_run[r.head_type_id]
+    }
+    labels = {
+        (ht, layer, head)
+        for ht, layer, head in session.execute(
+            select(HeadLabel.head_type_id, Head.layer, Head.head)
+            .join(Head, HeadLabel.head_id == Head.id)
+            .where(HeadLabel.run_id.in_(list(newest_run.values()) or [-1]))
+        )
+    }
+    claims: dict[tuple[int, int, int], set[str]] = {}
+    for ht, layer, head, paper in session.execute(
+        select(Claim.head_type_id, Head.layer, Head.head, Paper.slug)
+        .join(Head, Claim.head_id == Head.id)
+        .join(Paper, Claim.paper_id == Paper.id)
+        .where(and_(Head.model_id == model.id, Claim.head_type_id.is_not(None)))
+    ):
+        claims.setdefault((ht, layer, head), set()).add(paper)
+
+    slugs = {ht.id: ht.slug for ht in session.scalars(select(HeadType))}
+    rows = []
+    for key in sorted(set(claims) | labels):
+        ht, layer, head = key
+        if head_type is not None and ht != head_type.id:
+            continue
+        if ht not in newest_run:
+            status = NOT_SCORED
+        elif key in claims and key in labels:
+            status = AGREE
+        elif key in claims:
+            status = MISSED
+        else:
+            status = UNCLAIMED
+        score, rank = scores.get(key, (None, None))
+        rows.append(
+            AgreementRow(model.name, slugs[ht], layer, head, status, score, rank, tuple(sorted(claims.get(key, ()))))
+        )
+    order = {AGREE: 0, MISSED: 1, UNCLAIMED: 2, NOT_SCORED: 3}
+    rows.sort(key=lambda r: (r.head_type, order[r.status], r.rank or 10**9, r.layer, r.head))
+    return rows

@@ -1,0 +1,1 @@
+"""Detector jobs: load a model, run detectors, store runs, scores and labels."""
