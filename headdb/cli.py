@@ -187,6 +187,31 @@ def cmd_build_test_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_site_build(args: argparse.Namespace) -> int:
+    from headdb.site.build import build_site
+
+    site = build_site(_db(args), args.out, strict=not args.no_strict)
+    print(f"site built: {site / 'index.html'}")
+    return 0
+
+
+def cmd_site_serve(args: argparse.Namespace) -> int:
+    import functools
+    import http.server
+
+    from headdb.site.build import build_site
+
+    site = build_site(_db(args), args.out)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    with http.server.ThreadingHTTPServer((args.host, args.port), handler) as server:
+        print(f"serving {site} at http://{args.host}:{args.port}/ (Ctrl+C to stop)")
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
 def cmd_main(args: argparse.Namespace) -> int:
     """The README's main job: schema, catalog, detectors on the bundled models, the site."""
     from headdb.main_job import run_main_job
@@ -282,6 +307,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("build-test-models", cmd_build_test_models, "write the planted ground-truth model and its random control (Hugging Face format)")
     p.add_argument("directory", nargs="?", default="build/models")
+
+    site = sub.add_parser("site", help="build or preview the static catalog site", description="Render the database into a static mkdocs-material site.")
+    site_sub = site.add_subparsers(dest="site_command", required=True, metavar="ACTION")
+    p = site_sub.add_parser("build", help="render pages from the database and build the site (strict: broken links fail)")
+    p.add_argument("--out", default="site", help="output directory (default: site/)")
+    p.add_argument("--no-strict", action="store_true", help="do not fail on mkdocs warnings")
+    p.set_defaults(handler=cmd_site_build)
+    p = site_sub.add_parser("serve", help="build, then serve the site locally for preview")
+    p.add_argument("--out", default="site", help="output directory (default: site/)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(handler=cmd_site_serve)
 
     p = add("main", cmd_main, "the main job: create/upgrade the database, ingest papers, label the bundled models, build the site")
     p.add_argument("papers", nargs="?", default="papers", help="directory of paper entries (default: papers/)")

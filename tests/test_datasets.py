@@ -54,7 +54,7 @@ def test_ordinal_pairs_are_successors(contexts) -> None:  # type: ignore[no-unty
     view = _view(contexts)
     data = ordinal_tokens(view)
     words = view.tokenizer.convert_ids_to_tokens(data.tokens[:, 0].tolist())
-    pairs = {(words[s], words[d]) for s, d in zip(*data.meta["pairs"])}
+    pairs = {(words[s], words[d]) for s, d in zip(*data.meta["pairs"], strict=True)}
     assert {("Monday", "Tuesday"), ("3", "4"), ("nine", "ten"), ("Y", "Z"), ("November", "December")} <= pairs
     assert ("Sunday", "Monday") not in pairs
 

@@ -34,6 +34,7 @@ def test_copying_score_signs() -> None:
 def test_rank_and_top_k() -> None:
     logits = torch.tensor([[[0.1, 0.9, 0.5], [0.9, 0.1, 0.5]]])  # [n=1, h=2, v=3]
     assert kernels.rank_of(logits, torch.tensor([1])).tolist() == [[0, 2]]
+    assert kernels.rank_of(logits, torch.tensor([1]), negated=True).tolist() == [[2, 0]]
     assert kernels.top_k_hit(logits, torch.tensor([[1, -1]]), 1).tolist() == [[True, False]]
     assert kernels.top_k_hit(logits, torch.tensor([[-1, -1]]), 3).tolist() == [[False, False]]
 
@@ -43,7 +44,7 @@ def test_succession_accuracy() -> None:
     member_set = torch.tensor([0, 0, 0, 1, 1])
     src, dst = torch.tensor([0, 1, 3]), torch.tensor([1, 2, 4])
     logits = torch.full((5, 2, 5), 0.0)
-    for s, d in zip(src.tolist(), dst.tolist()):
+    for s, d in zip(src.tolist(), dst.tolist(), strict=True):
         logits[s, 0, d] = 1.0  # head 0 always increments
         logits[s, 1, s] = 1.0  # head 1 copies
     logits[0, 0, 4] = 5.0  # a higher logit outside token 0's set must not count

@@ -225,7 +225,7 @@ def sync_catalog(engine: Engine, catalog: Catalog) -> IngestReport:
                     "significant_result": entry.summary.significant_result,
                     "source_file": f"papers/{record.path.name}",
                     "content_hash": content_hash,
-                    "updated_at": dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
+                    "updated_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
                 },
             )
             paper.links.extend(

@@ -126,7 +126,7 @@ def _pydantic_problems(file: str, error: ValidationError, prefix: tuple[Any, ...
         if kind == "missing":
             message = "missing required field"
         elif kind == "extra_forbidden":
-            message = f"unknown key (allowed keys are documented in CONTRIBUTING.md)"
+            message = "unknown key (allowed keys are documented in CONTRIBUTING.md)"
         else:
             message = item["msg"].removeprefix("Value error, ")
             if kind not in ("value_error",) and "input" in item:

@@ -17,6 +17,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from headdb.detectors.context import ModelContext
+from headdb.detectors.datasets import DatasetUnavailable
 from headdb.detectors.kernels import ranks
 
 
@@ -74,7 +75,12 @@ class Detector(ABC):
         return dataclasses.asdict(self.config)
 
     def applicable(self, ctx: ModelContext) -> str | None:
-        """None if the detector can run on this model, else the reason it cannot."""
+        """None if the detector can run on this model, else the reason it cannot (by default:
+        a dataset it needs cannot be built with this model's tokenizer or context)."""
+        try:
+            self.data_fingerprints(ctx)
+        except DatasetUnavailable as exc:
+            return str(exc)
         return None
 
     @abstractmethod

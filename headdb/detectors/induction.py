@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
 from headdb.detectors import kernels
-from headdb.detectors.base import Detector, DetectorMetadata, HeadTypeScores, register
+from headdb.detectors.base import DetectorMetadata, HeadTypeScores, register
 from headdb.detectors.context import ModelContext
-from headdb.detectors.shared import memo, repeated_attention, repeated_data
+from headdb.detectors.repeated_base import DATA, RepeatedTokensDetector
+from headdb.detectors.shared import memo
 
 MAJORITY = 0.5
 
@@ -35,7 +34,7 @@ def ov_copying_scores(ctx: ModelContext) -> torch.Tensor:
 
 
 @register
-class InductionDetector(Detector):
+class InductionDetector(RepeatedTokensDetector):
     metadata = DetectorMetadata(
         name="induction",
         version="1.0",
@@ -44,27 +43,15 @@ class InductionDetector(Detector):
         method="Prefix matching: mean attention from each token of the second copy of a repeated "
         "random sequence to the token that followed its first occurrence; and copying: the sign "
         "of the eigenvalues of the head's full OV circuit (Olsson et al.). BOS is never a target.",
-        data="repeated random tokens: BOS + n random ordinary tokens, repeated once",
+        data=DATA,
         label_rules={
             "induction": f"prefix-matching attention > {MAJORITY} and OV copying score > 0 "
             "(the head attends to the next token after the earlier copy and copies it)"
         },
     )
 
-    @dataclass(frozen=True)
-    class Config:
-        n_prompts: int = 32
-        half_length: int = 50
-        seed: int = 0
-
-    def _data(self, ctx: ModelContext):  # type: ignore[no-untyped-def]
-        return repeated_data(ctx, self.config.n_prompts, self.config.half_length, self.config.seed)
-
-    def data_fingerprints(self, ctx: ModelContext) -> dict[str, str]:
-        return {"repeated_random_tokens": self._data(ctx).fingerprint}
-
     def score(self, ctx: ModelContext) -> list[HeadTypeScores]:
-        prefix = repeated_attention(ctx, self._data(ctx))["ind"]
+        prefix = self.attention(ctx, "ind")
         copying = ov_copying_scores(ctx)
         labels = (prefix > MAJORITY) & (copying > 0)
         return [HeadTypeScores("induction", prefix, labels, {"prefix_matching": prefix, "copying": copying})]

@@ -38,15 +38,19 @@ def copying_score(ov_token_circuits: torch.Tensor) -> torch.Tensor:
     return (eig.real.sum(-1) / eig.abs().sum(-1).clamp_min(1e-12)).float()
 
 
-def rank_of(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """0-based rank of target[n] in logits[n, h, v] (0 = highest), ties counted pessimistically."""
+def rank_of(logits: torch.Tensor, target: torch.Tensor, negated: bool = False) -> torch.Tensor:
+    """0-based rank of target[n] in logits[n, h, v] (0 = highest), or in -logits if ``negated``."""
     chosen = logits.gather(-1, target[:, None, None].expand(-1, logits.shape[1], 1))
-    return (logits > chosen).sum(dim=-1)
+    return (logits < chosen).sum(dim=-1) if negated else (logits > chosen).sum(dim=-1)
 
 
 def top_k_hit(logits: torch.Tensor, targets: torch.Tensor, k: int) -> torch.Tensor:
     """Whether any of targets[n, t] (-1 = padding) is among the top-k of logits[n, h, v]: [n, h]."""
-    top = logits.topk(k, dim=-1).indices  # [n, h, k]
+    return any_in_top(logits.topk(k, dim=-1).indices, targets)
+
+
+def any_in_top(top: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Whether any of targets[n, t] (-1 = padding) is among the indices top[n, h, k]: [n, h]."""
     hits = (top[..., :, None] == targets[:, None, None, :]) & (targets[:, None, None, :] >= 0)
     return hits.any(dim=-1).any(dim=-1)
 

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 from headdb.detectors.base import Detector
 from headdb.detectors.context import ModelContext
-from headdb.detectors.datasets import DatasetUnavailable
 from headdb.detectors.shared import factual_data, factual_reads
 
 MAJORITY = 0.5
@@ -18,13 +17,6 @@ class FactualDetector(Detector):
     @dataclass(frozen=True)
     class Config:
         seed: int = 0  # the prompts are deterministic; kept for a uniform config
-
-    def applicable(self, ctx: ModelContext) -> str | None:
-        try:
-            factual_data(ctx)
-        except DatasetUnavailable as exc:
-            return str(exc)
-        return None
 
     def data_fingerprints(self, ctx: ModelContext) -> dict[str, str]:
         return {"factual": factual_data(ctx).fingerprint}

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 from headdb.detectors.base import Detector, DetectorMetadata, HeadTypeScores, register
 from headdb.detectors.context import ModelContext
-from headdb.detectors.datasets import DatasetUnavailable
 from headdb.detectors.shared import ioi_data, ioi_end_attention, names_data, self_copy_ranks
 
 MAJORITY = 0.5
@@ -37,14 +36,6 @@ class NameMoverDetector(Detector):
     class Config:
         n_prompts: int = 64
         seed: int = 0
-
-    def applicable(self, ctx: ModelContext) -> str | None:
-        try:
-            ioi_data(ctx, self.config.n_prompts, self.config.seed)
-            names_data(ctx)
-        except DatasetUnavailable as exc:
-            return str(exc)
-        return None
 
     def data_fingerprints(self, ctx: ModelContext) -> dict[str, str]:
         return {

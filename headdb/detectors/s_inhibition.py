@@ -37,55 +37,65 @@ def patching_effects(
     clean_attention = ioi_end_attention(ctx, prompts)  # [n, layers, heads, 3]
     corrupted_z = ctx.capture(prompts, z_capture, tokens=prompts.index["corrupted_tokens"], tag="corrupted")["ioi_z_end"]
 
-    mover_layers = sorted({layer for layer, _ in movers})
     n, c = len(prompts), len(candidates)
     prompt_of_row = torch.arange(n).repeat_interleave(c)
     cand_of_row = torch.arange(c).repeat(n)
-    cand_layer = torch.tensor([l for l, _ in candidates])
-    cand_head = torch.tensor([h for _, h in candidates])
-    end = prompts.index["end"]
-    s_positions = torch.stack([prompts.index["s1"], prompts.index["s2"]], dim=1)
+    cand_layer = torch.tensor([layer for layer, _ in candidates])
+    cand_head = torch.tensor([head for _, head in candidates])
+    clean = torch.stack([clean_attention[:, l, h, 1:].sum(-1) for l, h in movers], dim=1).mean(1)  # [n]
 
     result = torch.empty(n * c)
     step = max(1, ctx.batch_size * 4)
     for start in range(0, n * c, step):
         rows = slice(start, min(n * c, start + step))
         p_rows, c_rows = prompt_of_row[rows], cand_of_row[rows]
-        tokens = prompts.tokens[p_rows]
-        row_end = end[p_rows]
-        read: dict[int, torch.Tensor] = {}
-
-        def patch(layer: int):  # type: ignore[no-untyped-def]
-            mask = cand_layer[c_rows] == layer
-            which = mask.nonzero().flatten()
-            heads = cand_head[c_rows][which]
-            replacement = corrupted_z[p_rows[which], layer, heads]  # [r, d_head]
-
-            def hook(z: torch.Tensor, hook: Any) -> torch.Tensor:
-                if len(which):
-                    z = z.clone()
-                    z[which.to(z.device), row_end[which].to(z.device), heads.to(z.device)] = replacement.to(z.dtype).to(z.device)
-                return z
-
-            return hook
-
-        def reader(layer: int):  # type: ignore[no-untyped-def]
-            def hook(pattern: torch.Tensor, hook: Any) -> None:
-                end_rows = kernels.attention_rows(pattern, row_end)  # [r, heads, k]
-                s_mass = end_rows.gather(-1, s_positions[p_rows][:, None, :].expand(-1, end_rows.shape[1], -1).to(pattern.device)).sum(-1)
-                read[layer] = s_mass.float().cpu()
-
-            return hook
-
-        hooks = [(f"blocks.{layer}.attn.hook_z", patch(layer)) for layer in sorted(set(cand_layer.tolist()))]
-        hooks += [(f"blocks.{layer}.attn.hook_pattern", reader(layer)) for layer in mover_layers]
-        ctx.forward(tokens, hooks)
-        patched = torch.stack([read[l][:, h] for l, h in movers], dim=1).mean(1)
-        clean = torch.stack([clean_attention[p_rows, l, h, 1:].sum(-1) for l, h in movers], dim=1).mean(1)
-        result[rows] = patched - clean
+        patched = _patched_mover_attention(
+            ctx, prompts, p_rows, cand_layer[c_rows], cand_head[c_rows], corrupted_z, movers
+        )
+        result[rows] = patched - clean[p_rows]
         if ctx.progress:
             ctx.progress("ioi patching", min(n * c, start + step), n * c)
     return result.view(n, c)
+
+
+def _patched_mover_attention(
+    ctx: ModelContext,
+    prompts: PromptSet,
+    p_rows: torch.Tensor,
+    layers: torch.Tensor,
+    heads: torch.Tensor,
+    corrupted_z: torch.Tensor,
+    movers: list[tuple[int, int]],
+) -> torch.Tensor:
+    """One batched pass: row i is prompt p_rows[i] with head (layers[i], heads[i]) patched at the
+    final position. Returns the movers' mean attention from the final position to S1+S2: [rows]."""
+    end = prompts.index["end"][p_rows]
+    s_positions = torch.stack([prompts.index["s1"], prompts.index["s2"]], dim=1)[p_rows]
+    read: dict[int, torch.Tensor] = {}
+
+    def patch(layer: int):  # type: ignore[no-untyped-def]
+        which = (layers == layer).nonzero().flatten()
+        replacement = corrupted_z[p_rows[which], layer, heads[which]]  # [r, d_head]
+
+        def hook(z: torch.Tensor, hook: Any) -> torch.Tensor:
+            z = z.clone()
+            z[which.to(z.device), end[which].to(z.device), heads[which].to(z.device)] = replacement.to(z)
+            return z
+
+        return hook
+
+    def reader(layer: int):  # type: ignore[no-untyped-def]
+        def hook(pattern: torch.Tensor, hook: Any) -> None:
+            rows = kernels.attention_rows(pattern, end)  # [r, heads, k]
+            picks = s_positions[:, None, :].expand(-1, rows.shape[1], -1).to(pattern.device)
+            read[layer] = rows.gather(-1, picks).sum(-1).float().cpu()
+
+        return hook
+
+    hooks = [(f"blocks.{layer}.attn.hook_z", patch(layer)) for layer in sorted(set(layers.tolist()))]
+    hooks += [(f"blocks.{layer}.attn.hook_pattern", reader(layer)) for layer in sorted({l for l, _ in movers})]
+    ctx.forward(prompts.tokens[p_rows], hooks)
+    return torch.stack([read[l][:, h] for l, h in movers], dim=1).mean(1)
 
 
 @register
@@ -116,9 +126,6 @@ class SInhibitionDetector(Detector):
 
     def _nm_config(self) -> NameMoverDetector.Config:
         return NameMoverDetector.Config(n_prompts=self.config.n_prompts, seed=self.config.seed)
-
-    def applicable(self, ctx: ModelContext) -> str | None:
-        return NameMoverDetector(self._nm_config()).applicable(ctx)
 
     def data_fingerprints(self, ctx: ModelContext) -> dict[str, str]:
         return NameMoverDetector(self._nm_config()).data_fingerprints(ctx)

@@ -98,8 +98,9 @@ def self_copy_ranks(ctx: ModelContext, token_ids: torch.Tensor) -> torch.Tensor:
         out = torch.empty(2, len(token_ids), ctx.n_layers, ctx.n_heads, dtype=torch.long)
         for layer in range(ctx.n_layers):
             logits = ctx.unembed(ctx.head_outputs(layer, x))  # [tokens, heads, vocab]
-            out[0, :, layer] = kernels.rank_of(logits, token_ids.to(logits.device)).cpu()
-            out[1, :, layer] = kernels.rank_of(-logits, token_ids.to(logits.device)).cpu()
+            targets = token_ids.to(logits.device)
+            out[0, :, layer] = kernels.rank_of(logits, targets).cpu()
+            out[1, :, layer] = kernels.rank_of(logits, targets, negated=True).cpu()
         return out
 
     return memo(ctx, f"self_copy:{hash(tuple(token_ids.tolist()))}", build)
@@ -150,10 +151,9 @@ def factual_reads(ctx: ModelContext, prompts: PromptSet) -> dict[str, torch.Tens
         hits = torch.zeros(3, len(prompts), ctx.n_layers, ctx.n_heads, dtype=torch.bool)
         for layer in range(ctx.n_layers):
             out = torch.einsum("nhe,hed->nhd", z[:, layer].to(ctx.W_O.device), ctx.W_O[layer])
-            logits = ctx.unembed(out)  # [n, heads, vocab]
-            hits[0, :, layer] = kernels.top_k_hit(logits, prompts.index["object_token"][:, None].to(logits.device), 10).cpu()
-            hits[1, :, layer] = kernels.top_k_hit(logits, subject_tokens.to(logits.device), 10).cpu()
-            hits[2, :, layer] = kernels.top_k_hit(logits, rel_targets.to(logits.device), 10).cpu()
+            top = ctx.unembed(out).topk(10, dim=-1).indices  # [n, heads, 10]
+            for row, targets in enumerate((prompts.index["object_token"][:, None], subject_tokens, rel_targets)):
+                hits[row, :, layer] = kernels.any_in_top(top, targets.to(top.device)).cpu()
         return {"spans": got["factual_spans"], "object_hit": hits[0], "subject_hit": hits[1], "relation_hit": hits[2]}
 
     return memo(ctx, f"factual_reads:{prompts.fingerprint}", build)

@@ -34,15 +34,6 @@ class SuccessorDetector(Detector):
     class Config:
         seed: int = 0  # the dataset is deterministic; kept for a uniform config
 
-    def applicable(self, ctx: ModelContext) -> str | None:
-        from headdb.detectors.datasets import DatasetUnavailable
-
-        try:
-            ordinal_data(ctx)
-        except DatasetUnavailable as exc:
-            return str(exc)
-        return None
-
     def data_fingerprints(self, ctx: ModelContext) -> dict[str, str]:
         return {"ordinal_tokens": ordinal_data(ctx).fingerprint}
 

@@ -207,7 +207,7 @@ def build_planted_model(directory: str | Path, seed: int = 0) -> Path:
     # 1.1 successor: OV maps each ordinal token to the next member of its set; attends to BOS.
     src, dst = [], []
     for members in ORDINAL_SETS.values():
-        for a, b in zip(members, members[1:]):
+        for a, b in zip(members, members[1:], strict=False):
             src.append(wte[index[a], TOK])
             dst.append(wte[index[b], TOK])
     successor = torch.linalg.lstsq(torch.stack(src), torch.stack(dst)).solution.T  # dst ~ M @ src

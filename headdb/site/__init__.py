@@ -1,0 +1,1 @@
+"""The static catalog site: pure page renderers, SVG heatmaps, and the mkdocs build."""
