@@ -67,13 +67,17 @@ def _catalog_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", default=str(DEFAULT_MODELS), help="model registry file (default: the package's)")
 
 
+def _report_problems(problems: Sequence[object]) -> int:
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    print(f"\n{len(problems)} problem(s) found; nothing was written.", file=sys.stderr)
+    return 1
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.papers, args.taxonomy, args.models)
     if catalog.problems:
-        for problem in catalog.problems:
-            print(problem, file=sys.stderr)
-        print(f"\n{len(catalog.problems)} problem(s) found; nothing was written.", file=sys.stderr)
-        return 1
+        return _report_problems(catalog.problems)
     n_claims = sum(len(p.entry.claims) for p in catalog.papers)
     print(
         f"ok: {len(catalog.papers)} papers, {len(catalog.head_types)} head types, "
@@ -93,9 +97,6 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 def cmd_papers(args: argparse.Namespace) -> int:
     papers = _db(args).papers(head_type=args.head_type, year=args.year, venue=args.venue, text=args.text)
-    if args.json:
-        print(to_json(papers.to_dicts()))
-        return 0
     return _emit(args, papers, ["date", "venue", "title", "head_types", "slug"])
 
 
@@ -332,10 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except CatalogError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        print(f"\n{len(exc.problems)} problem(s) found; nothing was written.", file=sys.stderr)
-        return 1
+        return _report_problems(exc.problems)
     except (UnknownNameError, SchemaNotReadyError, IngestConflictError, CLIError, LookupError,
             ModelLoadError, DetectJobError) as exc:
         message = exc.args[0] if exc.args else str(exc)

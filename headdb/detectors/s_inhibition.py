@@ -12,14 +12,9 @@ from headdb.detectors.base import Detector, DetectorMetadata, HeadTypeScores, re
 from headdb.detectors.context import Capture, ModelContext
 from headdb.detectors.datasets import PromptSet
 from headdb.detectors.name_mover import NameMoverDetector, name_mover_scores
-from headdb.detectors.shared import ioi_data, ioi_end_attention
+from headdb.detectors.shared import ioi_data, ioi_end_attention, z_at_end
 
 SIGNIFICANCE = 2.0  # effect must exceed two standard errors over prompts
-
-
-def _z_at_end(z: torch.Tensor, layer: int, chunk: PromptSet) -> torch.Tensor:
-    rows = torch.arange(z.shape[0], device=z.device)
-    return z[rows, chunk.index["end"].to(z.device)]  # [n, heads, d_head]
 
 
 def patching_effects(
@@ -33,7 +28,7 @@ def patching_effects(
     prompt, and the movers' attention from the final position to S1+S2 is read.
 
     Returns the change against the clean run, averaged over movers: [prompts, candidates]."""
-    z_capture = [Capture("ioi_z_end", "attn.hook_z", _z_at_end)]
+    z_capture = [Capture("ioi_z_end", "attn.hook_z", z_at_end)]
     clean_attention = ioi_end_attention(ctx, prompts)  # [n, layers, heads, 3]
     corrupted_z = ctx.capture(prompts, z_capture, tokens=prompts.index["corrupted_tokens"], tag="corrupted")["ioi_z_end"]
 

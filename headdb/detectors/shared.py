@@ -124,7 +124,8 @@ def _span_reduce(pattern: torch.Tensor, layer: int, chunk: PromptSet) -> torch.T
     )  # [n, h, 2]
 
 
-def _z_end_reduce(z: torch.Tensor, layer: int, chunk: PromptSet) -> torch.Tensor:
+def z_at_end(z: torch.Tensor, layer: int, chunk: PromptSet) -> torch.Tensor:
+    """Reducer: each head's z (attention-weighted values) at the prompt's final position."""
     rows = torch.arange(z.shape[0], device=z.device)
     return z[rows, chunk.index["end"].to(z.device)]  # [n, h, d_head]
 
@@ -137,7 +138,7 @@ def factual_reads(ctx: ModelContext, prompts: PromptSet) -> dict[str, torch.Tens
     def build() -> dict[str, torch.Tensor]:
         got = ctx.capture(
             prompts,
-            [Capture("factual_spans", "attn.hook_pattern", _span_reduce), Capture("factual_z", "attn.hook_z", _z_end_reduce)],
+            [Capture("factual_spans", "attn.hook_pattern", _span_reduce), Capture("factual_z", "attn.hook_z", z_at_end)],
         )
         z = got["factual_z"]  # [n, layers, heads, d_head]
         tokens = prompts.tokens

@@ -1,0 +1,1 @@
+"""Models headdb builds itself: the planted ground-truth model and its random control."""
