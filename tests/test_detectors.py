@@ -97,3 +97,25 @@ def test_stories260k_all_detectors(contexts) -> None:  # type: ignore[no-untyped
         attention = scores[head_type].scores
         assert ((attention >= 0) & (attention <= 1)).all()
         assert torch.equal(scores[head_type].labels, attention > 0.5)
+
+
+def test_gpt_neox_architecture(test_models, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """GPT-NeoX/Pythia layout (parallel residual, partial rotary): every detector runs."""
+    from transformer_lens.model_bridge import TransformerBridge
+    from transformers import AutoTokenizer, GPTNeoXConfig, GPTNeoXForCausalLM
+
+    from headdb.detectors import ModelContext
+
+    tokenizer = AutoTokenizer.from_pretrained(str(test_models["random"]))
+    config = GPTNeoXConfig(
+        vocab_size=len(tokenizer), hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=128, max_position_embeddings=128, rotary_pct=0.25, bos_token_id=0, eos_token_id=0,
+    )
+    torch.manual_seed(0)
+    GPTNeoXForCausalLM(config).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    ctx = ModelContext(TransformerBridge.boot_transformers(str(tmp_path), device="cpu"))
+    scores = _all_scores(ctx)
+    assert set(scores) == set(PLANTED_HEADS)
+    assert all(r.scores.shape == (2, 4) and not r.scores.isnan().any() for r in scores.values())
+    assert {t: r.labelled() for t, r in scores.items() if r.labelled()} == {}  # random weights

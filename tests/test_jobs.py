@@ -181,3 +181,10 @@ def test_stories260k_detect_twice_and_kill_midway(tmp_path: Path) -> None:
     again = subprocess.run(command + ["--no-progress"], env=env, capture_output=True, text=True, cwd=REPO)
     assert again.returncode == 0 and "skipped" in again.stdout
     assert _counts(db) == first
+
+
+def test_bfloat16_job_finds_the_same_heads(catalog_db: HeadDB, test_models) -> None:  # type: ignore[no-untyped-def]
+    loaded = load_model(str(test_models["planted"]), name="planted-bf16", dtype="bfloat16")
+    outcomes = run_detectors(catalog_db, loaded, ["previous-token", "induction", "successor"])
+    assert [o.labels for o in outcomes] == [{"previous-token": ["0.0"]}, {"induction": ["1.0"]}, {"successor": ["1.1"]}]
+    assert {r.dtype for r in catalog_db.runs("planted-bf16")} == {"bfloat16"}
