@@ -369,6 +369,7 @@ def _paper_info(p: Paper) -> PaperInfo:
         slug=p.slug,
         title=p.title,
         date=p.published_date,
+        date_precision=p.date_precision,
         venue=p.venue,
         arxiv_id=p.arxiv_id,
         authors=tuple(p.authors),

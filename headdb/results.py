@@ -47,6 +47,7 @@ class PaperInfo:
     slug: str
     title: str
     date: dt.date
+    date_precision: str  # day | month | year: how much of ``date`` the source gives
     venue: str
     arxiv_id: str | None
     authors: tuple[str, ...]
@@ -56,6 +57,11 @@ class PaperInfo:
     tasks: str
     significant_result: str
     n_claims: int
+
+    @property
+    def date_text(self) -> str:
+        """The date as far as it is known: 2024-05-28, 2024-05 or 2024."""
+        return self.date.isoformat()[: {"day": 10, "month": 7, "year": 4}[self.date_precision]]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,7 +15,8 @@ HOSTILE = '<script>alert("x")</script> **bold** [link](http://evil.example) `cod
 
 def _paper(**changes) -> PaperInfo:  # type: ignore[no-untyped-def]
     base = dict(
-        slug="2024-example", title="Successor Heads Example", date=dt.date(2024, 1, 16), venue="ICLR 2024",
+        slug="2024-example", title="Successor Heads Example", date=dt.date(2024, 1, 16), date_precision="day",
+        venue="ICLR 2024",
         arxiv_id="2312.09230", authors=("Rhys Gould", "Arthur Conmy"), head_types=("successor",),
         links=("https://openreview.net/forum?id=kvcbV8KQsi",), innovation="New thing.", tasks="Tasks.",
         significant_result="Result.", n_claims=0,
@@ -46,6 +47,12 @@ def test_paper_page_escapes_contributed_text() -> None:
     page = render.paper_page(_paper(title=HOSTILE, innovation=HOSTILE), [], {})
     assert "<script>" not in page
     assert page.count("&lt;script&gt;") >= 3  # front matter, heading, title line, summary, bibtex
+
+
+def test_dates_show_only_what_is_known() -> None:
+    assert _paper(date=dt.date(2023, 1, 1), date_precision="year").date_text == "2023"
+    page = render.papers_index([_paper(date=dt.date(2023, 4, 1), date_precision="month")], {})
+    assert "| 2023-04 |" in page
 
 
 def test_claims_table_links_models_and_types() -> None:

@@ -48,7 +48,7 @@ def _front_matter(title: str) -> str:
 
 
 def _date(paper: PaperInfo) -> str:
-    return paper.date.isoformat()
+    return paper.date_text
 
 
 def paper_link(paper: PaperInfo, prefix: str) -> str:
