@@ -61,6 +61,10 @@ def cmd_db_current(args: argparse.Namespace) -> int:
 # -- catalog -------------------------------------------------------------------------------------
 
 
+def _json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
 def _catalog_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("papers", nargs="?", default="papers", help="directory of paper entries (default: papers/)")
     parser.add_argument("--taxonomy", default=str(DEFAULT_TAXONOMY), help="taxonomy file (default: the package's)")
@@ -179,12 +183,10 @@ def cmd_agreement(args: argparse.Namespace) -> int:
 
 
 def cmd_build_test_models(args: argparse.Namespace) -> int:
-    from headdb.models.planted import build_planted_model, build_random_model
+    from headdb.models.planted import build_test_models
 
-    out = Path(args.directory)
-    planted = build_planted_model(out / "headdb-planted")
-    control = build_random_model(out / "headdb-random-control")
-    print(f"planted model: {planted}\nrandom control: {control}")
+    for name, path in build_test_models(args.directory).items():
+        print(f"{name}: {path}")
     return 0
 
 
@@ -259,25 +261,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--year", type=int)
     p.add_argument("--venue", help="substring of the venue, e.g. ICLR")
     p.add_argument("--text", help="substring of the title or summary")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _json_flag(p)
 
     p = add("head-types", cmd_head_types, "list the taxonomy's head types, optionally of one stage")
     p.add_argument("--stage", help="KR, ICI, LR, EP or the stage's name, e.g. 'Latent Reasoning'")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _json_flag(p)
 
     p = add("claims", cmd_claims, "list published claims: which paper reports which head of which model as what")
     p.add_argument("--model", help="e.g. gpt2")
     p.add_argument("--head-type", help="e.g. name-mover")
     p.add_argument("--paper", help="paper slug or exact title")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _json_flag(p)
 
     p = add("heads", cmd_heads, "list the heads of a model that detectors labelled, with scores and ranks")
     p.add_argument("model")
     p.add_argument("--head-type")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _json_flag(p)
 
     p = add("models", cmd_models, "list models known to the database")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _json_flag(p)
 
     p = add("detect", cmd_detect, "score and label every head of a model with the detectors; stores runs, scores and labels")
     p.add_argument("model", help="hub id (e.g. gpt2, EleutherAI/pythia-160m) or a local Hugging Face model directory")
@@ -290,21 +292,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="rerun detectors whose inputs are unchanged since their last run")
     p.add_argument("--trust-remote-code", action="store_true", help="allow the model repository's own Python code to run")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _json_flag(p)
 
     p = add("runs", cmd_runs, "list detector runs, newest first")
     p.add_argument("model", nargs="?")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _json_flag(p)
 
     p = add("scores", cmd_scores, "print the newest layer x head score grid of a model for a head type")
     p.add_argument("model")
     p.add_argument("head_type")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _json_flag(p)
 
     p = add("agreement", cmd_agreement, "compare a model's detector labels with the papers' claims about it")
     p.add_argument("model")
     p.add_argument("--head-type")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _json_flag(p)
 
     p = add("build-test-models", cmd_build_test_models, "write the planted ground-truth model and its random control (Hugging Face format)")
     p.add_argument("directory", nargs="?", default="build/models")

@@ -18,14 +18,9 @@ STORIES = REPO.parent / "shared" / "models" / "stories260K"
 
 def offline_models(models_dir: Path) -> list[tuple[str, Path]]:
     """(name, directory) of every model the main job labels, building the test models if needed."""
-    from headdb.models.planted import build_planted_model, build_random_model
+    from headdb.models.planted import build_test_models
 
-    planted, control = models_dir / "headdb-planted", models_dir / "headdb-random-control"
-    if not (planted / "config.json").exists():
-        build_planted_model(planted)
-    if not (control / "config.json").exists():
-        build_random_model(control)
-    models = [("headdb-planted", planted), ("headdb-random-control", control)]
+    models = list(build_test_models(models_dir, rebuild=False).items())
     stories = Path(os.environ.get("HEADDB_STORIES260K", STORIES))
     if (stories / "config.json").exists():
         models.append(("stories260K", stories))

@@ -23,9 +23,6 @@ class ResultList(list[T], Generic[T]):
             return pd.DataFrame(rows)
         return pd.DataFrame(columns=self._columns())
 
-    def to_dicts(self) -> list[dict[str, Any]]:
-        return [_row(item) for item in self]
-
     def _columns(self) -> list[str]:
         cls = getattr(self, "record_type", None)
         return [f.name for f in dataclasses.fields(cls)] if cls else []

@@ -35,8 +35,9 @@ def test_rank_and_top_k() -> None:
     logits = torch.tensor([[[0.1, 0.9, 0.5], [0.9, 0.1, 0.5]]])  # [n=1, h=2, v=3]
     assert kernels.rank_of(logits, torch.tensor([1])).tolist() == [[0, 2]]
     assert kernels.rank_of(logits, torch.tensor([1]), negated=True).tolist() == [[2, 0]]
-    assert kernels.top_k_hit(logits, torch.tensor([[1, -1]]), 1).tolist() == [[True, False]]
-    assert kernels.top_k_hit(logits, torch.tensor([[-1, -1]]), 3).tolist() == [[False, False]]
+    top1, top3 = logits.topk(1, dim=-1).indices, logits.topk(3, dim=-1).indices
+    assert kernels.any_in_top(top1, torch.tensor([[1, -1]])).tolist() == [[True, False]]
+    assert kernels.any_in_top(top3, torch.tensor([[-1, -1]])).tolist() == [[False, False]]
 
 
 def test_succession_accuracy() -> None:

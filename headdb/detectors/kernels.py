@@ -44,11 +44,6 @@ def rank_of(logits: torch.Tensor, target: torch.Tensor, negated: bool = False) -
     return (logits < chosen).sum(dim=-1) if negated else (logits > chosen).sum(dim=-1)
 
 
-def top_k_hit(logits: torch.Tensor, targets: torch.Tensor, k: int) -> torch.Tensor:
-    """Whether any of targets[n, t] (-1 = padding) is among the top-k of logits[n, h, v]: [n, h]."""
-    return any_in_top(logits.topk(k, dim=-1).indices, targets)
-
-
 def any_in_top(top: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Whether any of targets[n, t] (-1 = padding) is among the indices top[n, h, k]: [n, h]."""
     hits = (top[..., :, None] == targets[:, None, None, :]) & (targets[:, None, None, :] >= 0)

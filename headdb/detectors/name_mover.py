@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from headdb.detectors.base import Detector, DetectorMetadata, HeadTypeScores, register
 from headdb.detectors.context import ModelContext
-from headdb.detectors.shared import ioi_data, ioi_end_attention, names_data, self_copy_ranks
+from headdb.detectors.shared import ioi_data, ioi_end_attention, memo, names_data, self_copy_ranks
 
 MAJORITY = 0.5
 TOP_K = 5  # Wang et al.'s copy score: the name is among the top 5 logits of the OV output
@@ -68,8 +68,5 @@ class NameMoverDetector(Detector):
 
 def name_mover_scores(ctx: ModelContext, config: NameMoverDetector.Config) -> list[HeadTypeScores]:
     """Name-mover scores for S-inhibition to build on, shared through the context."""
-    key = f"name_mover_scores:{config}"
-    if key not in ctx.memo:
-        ctx.memo[key] = NameMoverDetector(config).score(ctx)
-    return ctx.memo[key]  # type: ignore[no-any-return]
+    return memo(ctx, f"name_mover_scores:{config}", lambda: NameMoverDetector(config).score(ctx))
 

@@ -244,6 +244,17 @@ def build_planted_model(directory: str | Path, seed: int = 0) -> Path:
     return directory
 
 
+def build_test_models(directory: str | Path, rebuild: bool = True) -> dict[str, Path]:
+    """The planted model and its random control under ``directory``, by the names runs store
+    them as. With ``rebuild=False`` a model already written there is reused."""
+    directory = Path(directory)
+    models = {}
+    for name, build in (("headdb-planted", build_planted_model), ("headdb-random-control", build_random_model)):
+        path = directory / name
+        models[name] = path if not rebuild and (path / "config.json").exists() else build(path)
+    return models
+
+
 def build_random_model(directory: str | Path, seed: int = 0) -> Path:
     """The control: same tokenizer and shape, GPT-2's random initialisation, nothing planted."""
     from transformers import GPT2LMHeadModel
