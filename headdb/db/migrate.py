@@ -1,4 +1,8 @@
-"""Alembic migrations driven from Python (``headdb db upgrade``), and the schema-version check."""
+"""Alembic migrations driven from Python (``headdb db upgrade``), and the schema-version check.
+
+Migrations run in one transaction that holds headdb's writer lock (``writer_engine``), so two
+``headdb db upgrade`` at once run one after the other: the second finds the schema at head and
+does nothing."""
 
 from __future__ import annotations
 
@@ -10,10 +14,13 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from headdb.db.engine import writer_engine
+from headdb.errors import HeadDBError
+
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
-class SchemaNotReadyError(RuntimeError):
+class SchemaNotReadyError(HeadDBError, RuntimeError):
     """The database has no schema, or an older one than this headdb needs."""
 
 
@@ -25,7 +32,9 @@ def alembic_config(engine: Engine) -> Config:
         )
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.attributes["engine"] = engine
+    # migrations/env.py runs everything in one `engine.begin()`: on this engine, that transaction
+    # takes the writer lock first.
+    config.attributes["engine"] = writer_engine(engine)
     return config
 
 
