@@ -1,5 +1,6 @@
 """Concurrent headdb processes: writers serialise on the database's own lock (BEGIN IMMEDIATE on
 SQLite, an advisory lock on PostgreSQL), so they neither duplicate rows nor fail on unique keys;
+concurrent site builds each stage privately and both leave a whole site.
 
 Each test starts real `headdb` processes at once, as a busy lab would."""
 
@@ -10,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -119,3 +121,22 @@ def test_concurrent_upgrades_all_end_at_head(db_url: str) -> None:
     db.ingest(PAPERS)  # and the schema works
     assert db.papers(head_type="successor")
     db.engine.dispose()
+
+
+@pytest.mark.slow
+def test_concurrent_site_builds_both_leave_a_whole_site(tmp_path: Path) -> None:
+    db = HeadDB(f"sqlite:///{tmp_path / 'site.sqlite'}")
+    db.upgrade()
+    db.ingest(PAPERS)
+    out = tmp_path / "site"
+    staging_before = set((REPO / "build").glob("site-src-*"))
+
+    results = _headdb_at_once(*(["--url", db.url, "site", "build", "--out", str(out)] for _ in range(2)))
+
+    _assert_all_succeeded(results)
+    assert all(r.stdout.startswith("site built:") for r in results)
+    assert (out / ".headdb-site").is_file() and (out / "index.html").is_file()
+    for paper in db.papers():
+        assert (out / "papers" / paper.slug / "index.html").is_file(), paper.slug
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site", "site.sqlite"]  # no leftovers
+    assert set((REPO / "build").glob("site-src-*")) == staging_before
