@@ -436,7 +436,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CatalogError as exc:
         return _report_problems(exc.problems)
     except HeadDBError as exc:
-        return _fail(exc.args[0] if exc.args else str(exc), exc.exit_code)
+        return _fail(str(exc.args[0]) if exc.args else str(exc), exc.exit_code)
     except DBAPIError as exc:
         if not _environmental(exc):
             raise

@@ -72,9 +72,9 @@ def read_catalog_bytes(path: Path, follow_symlinks: bool = True) -> bytes:
     The file is opened first and checked through its descriptor, so it cannot be swapped for a
     link or a device between the check and the read; O_NONBLOCK keeps a FIFO from blocking the
     open, and without ``follow_symlinks`` a symbolic link is refused rather than followed."""
-    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     if not follow_symlinks:
-        flags |= os.O_NOFOLLOW
+        flags |= getattr(os, "O_NOFOLLOW", 0)  # discovery has refused links already where absent
     try:
         fd = os.open(path, flags)
     except FileNotFoundError:

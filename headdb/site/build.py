@@ -242,11 +242,11 @@ def build_site(db: HeadDB, site_dir: Path | str = "site", staging: Path | str | 
     site_dir = Path(site_dir).resolve()
     _check_output(site_dir)
     site_dir.parent.mkdir(parents=True, exist_ok=True)
-    with _staging(staging) as staging_dir:
-        docs, _ = stage(db, staging_dir)
-        new_site = _sibling(site_dir, "building")
-        new_site.mkdir()
-        try:
+    new_site = _sibling(site_dir, "building")
+    new_site.mkdir()  # first, so that an unwritable destination fails before any work
+    try:
+        with _staging(staging) as staging_dir:
+            docs, _ = stage(db, staging_dir)
             config_file = staging_dir / "mkdocs.yml"
             config_file.write_text(yaml.safe_dump(mkdocs_config(docs.resolve(), new_site), sort_keys=False))
             try:
@@ -255,6 +255,6 @@ def build_site(db: HeadDB, site_dir: Path | str = "site", staging: Path | str | 
                 raise SiteBuildError(f"mkdocs could not build the site: {exc.format_message()}") from None
             (new_site / MARKER).write_text(MARKER_TEXT)
             _replace(site_dir, new_site)
-        finally:
-            shutil.rmtree(new_site, ignore_errors=True)  # gone already unless the build failed
+    finally:
+        shutil.rmtree(new_site, ignore_errors=True)  # gone already unless the build failed
     return site_dir
