@@ -16,8 +16,11 @@ import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+import headdb.db.engine as engine_module
 from headdb import HeadDB
 from headdb.catalog.validate import load_catalog
+from headdb.cli import main
+from headdb.db.engine import write_session
 from headdb.db.migrate import current_revision, head_revision
 from headdb.db.models import Claim, Head, HeadType, Paper, PaperLink
 
@@ -121,6 +124,22 @@ def test_concurrent_upgrades_all_end_at_head(db_url: str) -> None:
     db.ingest(PAPERS)  # and the schema works
     assert db.papers(head_type="successor")
     db.engine.dispose()
+
+
+def test_writer_kept_waiting_too_long_gets_one_line(
+    empty_db: HeadDB, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(engine_module, "WRITE_LOCK_TIMEOUT_S", 1)
+    holder = HeadDB(empty_db.url)
+    with write_session(holder.engine) as session:  # another writer, holding the lock
+        session.execute(select(1))
+        code = main(["--url", empty_db.url, "ingest", str(PAPERS)])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert err.startswith("error: the database is busy") and err.count("\n") == 1, err
+    assert empty_db.papers() == []
+    assert main(["--url", empty_db.url, "ingest", str(PAPERS)]) == 0  # once it is free
+    holder.engine.dispose()
 
 
 @pytest.mark.slow

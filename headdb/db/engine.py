@@ -135,8 +135,7 @@ def write_session(engine: Engine) -> Iterator[Session]:
 
 _HINTS = (
     (("database is locked", "lock timeout", "could not obtain lock"),
-     f"the database is busy: another headdb process kept writing for more than "
-     f"{WRITE_LOCK_TIMEOUT_S} s; try again when it has finished"),
+     "the database is busy: another process kept writing longer than headdb waits; try again when it has finished"),
     (("readonly database", "read-only"), "the database is read-only"),
     (("database or disk is full", "no space left", "disk full"), "the disk holding the database is full"),
     (("unable to open database file",), "cannot open the SQLite database file: does its directory exist, and may it be written?"),
