@@ -73,6 +73,16 @@ def _query_text(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number from 0 to 65535, got {brief(text)}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -399,7 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = site_sub.add_parser("serve", help="build, then serve the site locally for preview")
     p.add_argument("--out", default="site", help="output directory (default: site/)")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=_port, default=8000)
     p.set_defaults(handler=cmd_site_serve)
 
     p = add("main", cmd_main, "the main job: create/upgrade the database, ingest papers, label the bundled models, build the site")

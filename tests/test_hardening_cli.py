@@ -138,6 +138,21 @@ def test_batch_size_must_be_a_positive_integer(value: str, capsys: pytest.Captur
     _assert_one_line_error(err, "argument --batch-size: expected a positive whole number")
 
 
+def test_unknown_migration_revision_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'x.sqlite'}"
+    assert _cli(capsys, "--url", url, "db", "upgrade")[0] == 0
+    code, _, err = _cli(capsys, "--url", url, "db", "downgrade", "no-such-revision")
+    assert code == 1
+    _assert_one_line_error(err, "cannot downgrade to 'no-such-revision'")
+
+
+@pytest.mark.parametrize("port", ["-1", "99999", "http"])
+def test_port_out_of_range_is_a_usage_error(port: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _cli(capsys, "--url", f"sqlite:///{tmp_path / 'x.sqlite'}", "site", "serve", "--port", port)
+    assert code == 2
+    _assert_one_line_error(err, "argument --port: expected a port number from 0 to 65535")
+
+
 # -- the environment: database URL, server, read-only and full databases, file system -------------
 
 

@@ -12,6 +12,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Engine
 
 from headdb.db.engine import writer_engine
@@ -38,12 +39,22 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
+class MigrationError(HeadDBError):
+    """Alembic refused the request, e.g. a revision that does not exist."""
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    command.upgrade(alembic_config(engine), revision)
+    try:
+        command.upgrade(alembic_config(engine), revision)
+    except CommandError as exc:
+        raise MigrationError(f"cannot upgrade to {revision!r}: {exc}") from None
 
 
 def downgrade(engine: Engine, revision: str) -> None:
-    command.downgrade(alembic_config(engine), revision)
+    try:
+        command.downgrade(alembic_config(engine), revision)
+    except CommandError as exc:
+        raise MigrationError(f"cannot downgrade to {revision!r}: {exc}") from None
 
 
 def head_revision() -> str:
