@@ -33,6 +33,7 @@ from headdb.db.models import (
     Paper,
     PaperHeadType,
 )
+from headdb.errors import InvalidArgumentError, NotFoundError
 from headdb.results import (
     ClaimInfo,
     HeadTypeInfo,
@@ -43,14 +44,39 @@ from headdb.results import (
     RunInfo,
     result_list,
 )
+from headdb.text import CONTROL_CHARS, brief
 
 if TYPE_CHECKING:
     import pandas as pd
     import torch
 
 
-class UnknownNameError(LookupError):
+class UnknownNameError(NotFoundError):
     """A head type, stage, model or paper name that the database does not know."""
+
+
+# Bounds on query arguments: papers are dated 2016 onwards; a search string longer than any
+# title or venue column cannot match anything.
+MIN_YEAR, MAX_YEAR = 1900, 2100
+MAX_QUERY_TEXT = 500
+
+
+def check_year(year: int) -> int:
+    """``year`` if it is a plausible publication year, else ``InvalidArgumentError``."""
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise InvalidArgumentError(f"year {year} is out of range ({MIN_YEAR}-{MAX_YEAR})")
+    return year
+
+
+def check_query_text(value: str, what: str = "search text") -> str:
+    """``value`` if it is a usable search string: at most ``MAX_QUERY_TEXT`` characters and no
+    control characters (PostgreSQL refuses NUL, and none belongs in a catalog string)."""
+    if len(value) > MAX_QUERY_TEXT:
+        raise InvalidArgumentError(f"{what} is too long: {len(value):,} characters, at most {MAX_QUERY_TEXT}")
+    found = CONTROL_CHARS.search(value)
+    if found:
+        raise InvalidArgumentError(f"{what} holds the control character {brief(found.group())}")
+    return value
 
 
 class HeadDB:
@@ -144,20 +170,22 @@ class HeadDB:
                     )
                 )
             if year is not None:
+                check_year(year)
                 query = query.where(
                     Paper.published_date >= dt.date(year, 1, 1),
                     Paper.published_date <= dt.date(year, 12, 31),
                 )
+            # autoescape: %, _ and the escape character match themselves, not "anything".
             if venue is not None:
-                query = query.where(Paper.venue.ilike(f"%{venue}%"))
+                query = query.where(Paper.venue.icontains(check_query_text(venue, "venue"), autoescape=True))
             if text is not None:
-                pattern = f"%{text}%"
+                check_query_text(text)
                 query = query.where(
                     or_(
-                        Paper.title.ilike(pattern),
-                        Paper.innovation.ilike(pattern),
-                        Paper.tasks.ilike(pattern),
-                        Paper.significant_result.ilike(pattern),
+                        *(
+                            column.icontains(text, autoescape=True)
+                            for column in (Paper.title, Paper.innovation, Paper.tasks, Paper.significant_result)
+                        )
                     )
                 )
             query = query.order_by(Paper.published_date.desc(), Paper.title)
@@ -165,6 +193,7 @@ class HeadDB:
 
     def paper(self, name: str) -> PaperInfo:
         """One paper by slug, exact title or arXiv id."""
+        check_query_text(name, "paper")
         with self._session() as session:
             found = session.scalar(
                 select(Paper).where(
@@ -227,6 +256,7 @@ class HeadDB:
             if head_type is not None:
                 query = query.where(Claim.head_type_id == self._head_type(session, head_type).id)
             if paper is not None:
+                check_query_text(paper, "paper")
                 query = query.where(or_(Paper.slug == paper, Paper.title == paper))
             query = query.order_by(Model.name, Head.layer, Head.head, Paper.published_date)
             return result_list(ClaimInfo, [_claim_info(c) for c in session.scalars(query)])
@@ -294,7 +324,7 @@ class HeadDB:
                 )
             )
             if run_id is None:
-                raise LookupError(f"no detector scores for {ht.slug!r} on model {m.name!r} yet")
+                raise NotFoundError(f"no detector scores for {ht.slug!r} on model {m.name!r} yet")
             rows = session.execute(
                 select(Head.layer, Head.head, HeadScore.score)
                 .join(HeadScore, HeadScore.head_id == Head.id)

@@ -1,4 +1,8 @@
-"""The ``headdb`` command line: one entry point, one subcommand per task."""
+"""The ``headdb`` command line: one entry point, one subcommand per task.
+
+Failures a user can do something about print one line, ``error: ...``, and exit with a code from
+``headdb.errors.EXIT_CODES`` (listed in ``headdb --help``); see ``main``.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +10,99 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from headdb.api import HeadDB, UnknownNameError
-from headdb.catalog.ingest import IngestConflictError
+from sqlalchemy.exc import DatabaseError, DBAPIError, InterfaceError, OperationalError
+
+from headdb.api import MAX_QUERY_TEXT, HeadDB, check_query_text, check_year
 from headdb.catalog.validate import DEFAULT_MODELS, DEFAULT_TAXONOMY, CatalogError, load_catalog
-from headdb.db.migrate import SchemaNotReadyError, current_revision, downgrade, head_revision
-from headdb.errors import DetectJobError, ModelLoadError
+from headdb.db.engine import describe_database_error
+from headdb.db.migrate import current_revision, downgrade, head_revision
+from headdb.errors import (
+    EXIT_CODES,
+    EXIT_DATABASE,
+    EXIT_FILESYSTEM,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    HeadDBError,
+    InvalidArgumentError,
+)
 from headdb.tables import format_table, to_json
+from headdb.text import CONTROL_CHARS, brief, one_line
 
 Handler = Callable[[argparse.Namespace], int]
+MAX_ARGUMENT = 4096  # no argument (a path, a URL, a name) needs more
 
 
-class CLIError(Exception):
-    """A user-facing failure: printed without a traceback, exit code 1."""
+class CLIError(HeadDBError):
+    """A user-facing failure of a command: printed without a traceback, exit code 1."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors on one line (``error: ...``), exit code 2, and ``_string``
+    as the type of every argument declared without one (subcommands' parsers included)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.register("type", None, _string)
+
+    def add_subparsers(self, **kwargs: Any) -> Any:
+        action = super().add_subparsers(**kwargs)
+        action.type = str  # its values are the subcommand's arguments, typed by its own parser
+        return action
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"error: {one_line(message)} (see `{self.prog} --help`)\n")
+
+
+# -- argument types: bad values are usage errors, reported before anything runs ------------------
+
+
+def _year(text: str) -> int:
+    try:
+        return check_year(int(text))
+    except ValueError as exc:  # InvalidArgumentError is a ValueError too
+        message = str(exc) if isinstance(exc, InvalidArgumentError) else f"not a year: {brief(text)}"
+        raise argparse.ArgumentTypeError(message) from None
+
+
+def _query_text(text: str) -> str:
+    try:
+        return check_query_text(text, "the value")
+    except InvalidArgumentError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number from 0 to 65535, got {brief(text)}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {brief(text)}")
+    return value
+
+
+def _string(text: str) -> str:
+    """The type of every argument that names no other: bounded and free of control characters
+    (NUL among them), which no path, URL or name needs and which would otherwise reach the
+    database or the terminal."""
+    if len(text) > MAX_ARGUMENT:
+        raise argparse.ArgumentTypeError(f"too long ({len(text):,} characters, at most {MAX_ARGUMENT:,})")
+    found = CONTROL_CHARS.search(text)
+    if found:
+        raise argparse.ArgumentTypeError(f"the control character {brief(found.group())} is not allowed")
+    return text
 
 
 def _db(args: argparse.Namespace) -> HeadDB:
@@ -223,11 +306,17 @@ def cmd_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def _exit_codes_epilog() -> str:
+    return "exit codes:\n" + "\n".join(f"  {code:<4} {meaning}" for code, meaning in EXIT_CODES.items())
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="headdb",
         description="headdb: an attention-head taxonomy database. Papers' head claims, detector "
         "labels for every head of a model, and a static catalog site.",
+        epilog=_exit_codes_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--url",
@@ -258,9 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("papers", cmd_papers, "list papers, newest first, filtered by head type, year, venue or text")
     p.add_argument("--head-type", help="slug, name or alias, e.g. successor or 'Previous Head'")
-    p.add_argument("--year", type=int)
-    p.add_argument("--venue", help="substring of the venue, e.g. ICLR")
-    p.add_argument("--text", help="substring of the title or summary")
+    p.add_argument("--year", type=_year, help="publication year, e.g. 2024")
+    p.add_argument("--venue", type=_query_text, help=f"substring of the venue, e.g. ICLR (at most {MAX_QUERY_TEXT} characters)")
+    p.add_argument("--text", type=_query_text, help=f"substring of the title or summary (at most {MAX_QUERY_TEXT} characters)")
     _json_flag(p)
 
     p = add("head-types", cmd_head_types, "list the taxonomy's head types, optionally of one stage")
@@ -287,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detectors", help="comma-separated detector names (default: all)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default: cpu)")
     p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
-    p.add_argument("--batch-size", type=int, default=16, help="prompts per forward pass (default: 16)")
+    p.add_argument("--batch-size", type=_positive_int, default=16, help="prompts per forward pass (default: 16)")
     p.add_argument("--revision", help="hub revision (branch, tag or commit)")
     p.add_argument("--force", action="store_true", help="rerun detectors whose inputs are unchanged since their last run")
     p.add_argument("--trust-remote-code", action="store_true", help="allow the model repository's own Python code to run")
@@ -320,7 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = site_sub.add_parser("serve", help="build, then serve the site locally for preview")
     p.add_argument("--out", default="site", help="output directory (default: site/)")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=_port, default=8000)
     p.set_defaults(handler=cmd_site_serve)
 
     p = add("main", cmd_main, "the main job: create/upgrade the database, ingest papers, label the bundled models, build the site")
@@ -330,17 +419,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _fail(message: str, code: int) -> int:
+    print(f"error: {one_line(message)}", file=sys.stderr)
+    return code
+
+
+def _environmental(exc: DBAPIError) -> bool:
+    """Whether the database failed for a reason outside headdb's SQL (unreachable, locked,
+    read-only, full, not a database); anything else (an IntegrityError, say) is a bug."""
+    return isinstance(exc, (OperationalError, InterfaceError)) or type(exc) is DatabaseError
+
+
+def _os_message(exc: OSError) -> str:
+    reason = exc.strerror or type(exc).__name__
+    return f"{reason}: {exc.filename}" if exc.filename else str(exc) or reason
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command. User errors become one line on stderr and an exit code:
+    headdb's own (``HeadDBError``: its ``exit_code``), the database's (3) and the file system's
+    (4); any other exception is a bug and keeps its traceback."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
         return int(args.handler(args))
     except CatalogError as exc:
         return _report_problems(exc.problems)
-    except (UnknownNameError, SchemaNotReadyError, IngestConflictError, CLIError, LookupError,
-            ModelLoadError, DetectJobError) as exc:
-        message = exc.args[0] if exc.args else str(exc)
-        print(f"error: {message}", file=sys.stderr)
-        return 1
+    except HeadDBError as exc:
+        return _fail(str(exc.args[0]) if exc.args else str(exc), exc.exit_code)
+    except DBAPIError as exc:
+        if not _environmental(exc):
+            raise
+        return _fail(describe_database_error(exc), EXIT_DATABASE)
+    except OSError as exc:
+        return _fail(_os_message(exc), EXIT_FILESYSTEM)
+    except KeyboardInterrupt:
+        return _fail("interrupted", EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":

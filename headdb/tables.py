@@ -5,8 +5,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
+
+from headdb.text import escape_controls
+
+# Controls that json.dumps leaves as they are (it escapes only C0): DEL, C1, bidi overrides.
+_UNESCAPED_BY_JSON = re.compile(r"[\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def _cell(value: Any, width: int) -> str:
@@ -18,7 +24,7 @@ def _cell(value: Any, width: int) -> str:
         text = ", ".join(str(v) for v in value)
     else:
         text = str(value)
-    text = " ".join(text.split())
+    text = escape_controls(" ".join(text.split()))  # nothing in a cell may drive the terminal
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -43,4 +49,6 @@ def _json_default(value: Any) -> Any:
 
 
 def to_json(data: Any) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False, default=_json_default)
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=_json_default)
+    # They can only occur inside strings, where a \uXXXX escape decodes to the same value.
+    return _UNESCAPED_BY_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

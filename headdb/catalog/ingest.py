@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from headdb.catalog.schema import HeadTypeEntry, ModelEntry
 from headdb.catalog.validate import Catalog, require_valid
+from headdb.db.engine import write_session
 from headdb.db.migrate import ensure_current
 from headdb.db.models import (
     Claim,
@@ -30,6 +31,7 @@ from headdb.db.models import (
     PaperHeadType,
     PaperLink,
 )
+from headdb.errors import HeadDBError
 
 
 @dataclass
@@ -66,7 +68,7 @@ class IngestReport:
         return "; ".join(parts) + f"; {self.claims} claims in the catalog"
 
 
-class IngestConflictError(RuntimeError):
+class IngestConflictError(HeadDBError, RuntimeError):
     """The catalog would delete something that stored detector results depend on."""
 
 
@@ -174,11 +176,14 @@ def get_or_create_head(session: Session, model: Model, layer: int, head: int) ->
 
 
 def sync_catalog(engine: Engine, catalog: Catalog) -> IngestReport:
-    """Write ``catalog`` into the database; raises ``CatalogError`` (writing nothing) if invalid."""
+    """Write ``catalog`` into the database; raises ``CatalogError`` (writing nothing) if invalid.
+
+    The whole sync is one transaction under headdb's writer lock: concurrent ingests run one
+    after the other, and each compares the catalog with what the previous one committed."""
     require_valid(catalog)
     ensure_current(engine)
     report = IngestReport()
-    with Session(engine) as session, session.begin():
+    with write_session(engine) as session:
         head_types = _sync_head_types(session, catalog.head_types, report.head_types)
         models = _sync_models(session, catalog.models, report.models)
 

@@ -3,48 +3,76 @@
 Nothing stops at the first problem: every file is read, every entry checked, and all problems
 come back together, each naming its file, field and reason. This is what a contributor's pull
 request is checked with (``headdb validate``) and what ``headdb ingest`` runs before writing.
+
+Files are read with ``headdb.catalog.safe_yaml`` (size, depth, alias and duplicate-key limits),
+paper entries are only regular ``*.yaml`` files of the papers directory (links and special files
+are reported, never opened), and whatever else goes wrong while checking one file becomes a
+problem of that file (``_checked``), so one hostile file cannot hide the others' problems.
 """
 
 from __future__ import annotations
 
 import difflib
+import os
 import re
-from collections.abc import Iterable
+import stat
+from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
+from headdb.catalog.safe_yaml import CatalogFileError, load_catalog_file
 from headdb.catalog.schema import (
     SLUG_PATTERN,
     HeadTypeEntry,
     ModelEntry,
     PaperEntry,
+    column_limit,
 )
+from headdb.db.models import Paper
+from headdb.errors import HeadDBError
+from headdb.text import brief, escape_controls, one_line, truncate
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 DEFAULT_TAXONOMY = DATA_DIR / "taxonomy.yaml"
 DEFAULT_MODELS = DATA_DIR / "models.yaml"
 
 Entry = TypeVar("Entry", bound=BaseModel)
+T = TypeVar("T")
+
+# Paper entries are the *.yaml files of the papers directory; other YAML spellings are reported.
+ENTRY_SUFFIX = ".yaml"
+YAML_SUFFIXES = (".yaml", ".yml")
+# Bounds on what one file can make the validator print.
+MAX_PROBLEMS_PER_FILE = 25
+MAX_FIELD = 120
+MAX_MESSAGE = 500
 
 
 @dataclass(frozen=True, order=True)
 class Problem:
-    """One thing wrong with the catalog: where (file and field) and why."""
+    """One thing wrong with the catalog: where (file and field) and why.
+
+    Field and message are bounded in length, so no input can make a problem arbitrarily large;
+    ``str()`` also escapes control characters, so none reaches the terminal."""
 
     file: str
     field: str
     message: str
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "field", truncate(self.field, MAX_FIELD))
+        object.__setattr__(self, "message", truncate(self.message, MAX_MESSAGE))
+
     def __str__(self) -> str:
         where = f"{self.file}: {self.field}" if self.field else self.file
-        return f"{where}: {self.message}"
+        return escape_controls(f"{where}: {self.message}")
 
 
-class CatalogError(ValueError):
+class CatalogError(HeadDBError, ValueError):
     """The catalog has problems; ``problems`` lists every one of them."""
 
     def __init__(self, problems: list[Problem]) -> None:
@@ -107,52 +135,77 @@ class NameIndex:
 
     def unknown_message(self, kind: str, name: str) -> str:
         hint = self.closest(name)
-        suffix = f"; closest known: {', '.join(repr(h) for h in hint)}" if hint else ""
-        return f"unknown {kind} {name!r}{suffix}"
+        suffix = f"; closest known: {', '.join(brief(h) for h in hint)}" if hint else ""
+        return f"unknown {kind} {brief(name)}{suffix}"
 
 
 def _field_path(loc: Iterable[Any]) -> str:
     path = ""
     for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        name = truncate(str(part), 40)
+        path += f"[{name}]" if isinstance(part, int) else (f".{name}" if path else name)
     return path
 
 
+def _pydantic_message(item: Any) -> str:
+    kind = item["type"]
+    if kind == "missing":
+        return "missing required field"
+    if kind == "extra_forbidden":
+        return "unknown key (allowed keys are documented in CONTRIBUTING.md)"
+    if kind == "string_too_long":
+        return (
+            f"too long: {len(item['input'])} characters, but the database holds at most "
+            f"{item['ctx']['max_length']}"
+        )
+    message = str(item["msg"]).removeprefix("Value error, ")
+    if kind != "value_error" and "input" in item:
+        message += f" (got {brief(item['input'])})"
+    return message
+
+
 def _pydantic_problems(file: str, error: ValidationError, prefix: tuple[Any, ...] = ()) -> list[Problem]:
-    problems = []
-    for item in error.errors():
-        where = _field_path(prefix + tuple(item["loc"]))
-        kind = item["type"]
-        if kind == "missing":
-            message = "missing required field"
-        elif kind == "extra_forbidden":
-            message = "unknown key (allowed keys are documented in CONTRIBUTING.md)"
-        else:
-            message = item["msg"].removeprefix("Value error, ")
-            if kind not in ("value_error",) and "input" in item:
-                message += f" (got {item['input']!r})"
-        problems.append(Problem(file, where, message))
-    return problems
+    return [
+        Problem(file, _field_path(prefix + tuple(item["loc"])), _pydantic_message(item))
+        for item in error.errors(include_url=False)
+    ]
 
 
-def _read_yaml(path: Path, label: str, problems: list[Problem]) -> Any:
+_UNREADABLE = object()
+
+
+def _read_yaml(path: Path, label: str, problems: list[Problem], follow_symlinks: bool = True) -> Any:
+    """The file's YAML data, or ``_UNREADABLE`` after recording why it could not be read."""
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        problems.append(Problem(label, "", "file not found"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problems.append(Problem(label, where, f"not valid YAML: {getattr(exc, 'problem', exc)}"))
-    except UnicodeDecodeError as exc:
-        problems.append(Problem(label, "", f"not UTF-8 text: {exc}"))
-    return None
+        return load_catalog_file(path, follow_symlinks=follow_symlinks)
+    except CatalogFileError as exc:
+        problems.append(Problem(label, exc.where, exc.message))
+        return _UNREADABLE
+
+
+def _checked(label: str, problems: list[Problem], check: Callable[[], T]) -> T | None:
+    """Run ``check`` on one file; an exception it did not expect becomes a problem of that file.
+
+    This is the validator's single catch-all, and deliberately broad: whatever one hostile file
+    triggers, every other file is still checked and the report still names every problem. The
+    exception's type stays in the message so that the bug behind it can be found and fixed."""
+    try:
+        return check()
+    except Exception as exc:  # noqa: BLE001 - the one documented per-file error path
+        detail = one_line(str(exc), 120)
+        message = f"could not be checked: unexpected {type(exc).__name__}" + (f" ({detail})" if detail else "")
+        problems.append(Problem(label, "", message))
+        return None
 
 
 def _load_list(path: Path, model: type[Entry], problems: list[Problem]) -> list[Entry]:
+    return _checked(str(path), problems, lambda: _parse_list(path, model, problems)) or []
+
+
+def _parse_list(path: Path, model: type[Entry], problems: list[Problem]) -> list[Entry]:
     label = str(path)
     data = _read_yaml(path, label, problems)
-    if data is None:
+    if data is _UNREADABLE or data is None:
         return []
     if not isinstance(data, list):
         problems.append(Problem(label, "", "expected a list of entries"))
@@ -174,25 +227,34 @@ def _taxonomy_index(entries: list[HeadTypeEntry], label: str, problems: list[Pro
     slugs: set[str] = set()
     for i, entry in enumerate(entries):
         if entry.slug in slugs:
-            problems.append(Problem(label, f"[{i}].slug", f"duplicate slug {entry.slug!r}"))
+            problems.append(Problem(label, f"[{i}].slug", f"duplicate slug {brief(entry.slug)}"))
         slugs.add(entry.slug)
+        for j, alias in enumerate(entry.aliases):
+            if alias in entry.aliases[:j]:
+                problems.append(Problem(label, f"[{i}].aliases[{j}]", f"alias {brief(alias)} listed twice"))
         for j, name in enumerate((entry.slug, entry.name, *entry.aliases)):
             other = index.add(name, entry.slug)
             if other is not None:
                 where = f"[{i}].name" if j < 2 else f"[{i}].aliases[{j - 2}]"
                 problems.append(
-                    Problem(label, where, f"{name!r} already names head type {other!r}")
+                    Problem(label, where, f"{brief(name)} already names head type {brief(other)}")
                 )
     return index
 
 
 def _model_index(entries: list[ModelEntry], label: str, problems: list[Problem]) -> NameIndex:
     index = NameIndex()
+    names: set[str] = set()
     for i, entry in enumerate(entries):
+        if entry.name in names:
+            problems.append(Problem(label, f"[{i}].name", f"duplicate model {brief(entry.name)}"))
+        names.add(entry.name)
         for name in (entry.name, *entry.aliases):
             other = index.add(name, entry.name)
             if other is not None:
-                problems.append(Problem(label, f"[{i}].name", f"{name!r} already names model {other!r}"))
+                problems.append(
+                    Problem(label, f"[{i}].name", f"{brief(name)} already names model {brief(other)}")
+                )
     return index
 
 
@@ -211,9 +273,12 @@ def _check_paper(
         if slug is None:
             problems.append(Problem(label, f"heads[{i}]", types.unknown_message("head type", name)))
         elif slug in head_slugs:
-            problems.append(Problem(label, f"heads[{i}]", f"head type {name!r} listed twice"))
+            problems.append(Problem(label, f"heads[{i}]", f"head type {brief(name)} listed twice"))
         else:
             head_slugs.append(slug)
+    for i, url in enumerate(entry.links):
+        if url in entry.links[:i]:
+            problems.append(Problem(label, f"links[{i}]", "link listed twice"))
 
     claim_types: list[str | None] = []
     claim_models: list[str] = []
@@ -251,6 +316,7 @@ def _check_paper(
                         f"(layers 0-{spec.n_layers - 1}, heads 0-{spec.n_heads - 1})",
                     )
                 )
+        # claim.head is canonical ("01.02" is "1.2"), so a repeated head is caught here.
         key = (model_name or claim.model, claim.head, type_slug, claim.role)
         if key in seen:
             problems.append(Problem(label, where, f"duplicate claim for head {claim.head}"))
@@ -266,6 +332,77 @@ def _check_paper(
         claim_type_slugs=tuple(claim_types),
         claim_model_names=tuple(claim_models),
     )
+
+
+def _refusal(entry: os.DirEntry[str]) -> str:
+    """Why the directory entry ``entry`` is not read as a paper entry, or "" if it is one."""
+    if not entry.name.endswith(ENTRY_SUFFIX):
+        stem = entry.name.rsplit(".", 1)[0]
+        return f"paper entries use the lowercase .yaml extension: rename it to {stem}.yaml"
+    if entry.is_symlink():
+        return "is a symbolic link; paper entries must be regular files (links are not followed)"
+    mode = entry.stat(follow_symlinks=False).st_mode
+    if not stat.S_ISREG(mode):
+        kind = "a directory" if stat.S_ISDIR(mode) else "a special file"
+        return f"not a regular file ({kind}); paper entries must be regular files"
+    return ""
+
+
+def _discover(papers_dir: Path, problems: list[Problem]) -> list[Path]:
+    """The paper entries to read: the regular ``*.yaml`` files directly in ``papers_dir``.
+
+    Other spellings (``.yml``, ``.YAML``), symbolic links and anything that is not a regular file
+    (a directory named ``x.yaml``, a FIFO, a device) are reported as problems and never opened."""
+    try:
+        entries = sorted(os.scandir(papers_dir), key=lambda e: e.name)
+    except OSError as exc:
+        problems.append(Problem(str(papers_dir), "", f"cannot list directory: {exc.strerror or type(exc).__name__}"))
+        return []
+    paths = []
+    for entry in entries:
+        if not entry.name.lower().endswith(YAML_SUFFIXES):
+            continue
+        label = str(Path(entry.path))
+        reason = _checked(label, problems, lambda entry=entry: _refusal(entry))  # type: ignore[misc]
+        if reason:
+            problems.append(Problem(label, "", reason))
+        elif reason is not None:
+            paths.append(Path(entry.path))
+    return paths
+
+
+def _load_paper(
+    path: Path,
+    types: NameIndex,
+    models: NameIndex,
+    model_by_name: dict[str, ModelEntry],
+    problems: list[Problem],
+) -> PaperRecord | None:
+    label = str(path)
+    slug_limit = column_limit(Paper.slug)
+    if not re.match(SLUG_PATTERN, path.stem):
+        problems.append(
+            Problem(label, "", "file name must be a slug: lowercase letters, digits and hyphens")
+        )
+    elif slug_limit is not None and len(path.stem) > slug_limit:
+        problems.append(
+            Problem(label, "", f"file name too long: {len(path.stem)} characters before .yaml, at most {slug_limit}")
+        )
+    data = _read_yaml(path, label, problems, follow_symlinks=False)
+    if data is _UNREADABLE:
+        return None
+    if data is None:
+        problems.append(Problem(label, "", "file is empty"))
+        return None
+    if not isinstance(data, dict):
+        problems.append(Problem(label, "", "expected a mapping of fields (title, date, ...)"))
+        return None
+    try:
+        entry = PaperEntry.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(_pydantic_problems(label, exc))
+        return None
+    return _check_paper(path, entry, types, models, model_by_name, problems)
 
 
 def _normal_title(title: str) -> str:
@@ -289,35 +426,19 @@ def load_catalog(
 
     if not papers_dir.is_dir():
         problems.append(Problem(str(papers_dir), "", "papers directory not found"))
-        return Catalog(head_types, models, [], problems)
+        return Catalog(head_types, models, [], _bounded(problems))
 
     papers: list[PaperRecord] = []
-    paths = sorted(papers_dir.glob("*.y*ml"))
-    if not paths:
+    paths = _discover(papers_dir, problems)
+    if not paths and not any(p.file.startswith(str(papers_dir)) for p in problems):
         problems.append(Problem(str(papers_dir), "", "no paper entries (*.yaml) found"))
     for path in paths:
-        label = str(path)
-        if path.suffix != ".yaml":
-            problems.append(Problem(label, "", "paper entries use the .yaml extension"))
-            continue
-        if not re.match(SLUG_PATTERN, path.stem):
-            problems.append(
-                Problem(label, "", "file name must be a slug: lowercase letters, digits and hyphens")
-            )
-        data = _read_yaml(path, label, problems)
-        if data is None:
-            if path.exists() and not any(p.file == label for p in problems):
-                problems.append(Problem(label, "", "file is empty"))
-            continue
-        if not isinstance(data, dict):
-            problems.append(Problem(label, "", "expected a mapping of fields (title, date, ...)"))
-            continue
-        try:
-            entry = PaperEntry.model_validate(data)
-        except ValidationError as exc:
-            problems.extend(_pydantic_problems(label, exc))
-            continue
-        papers.append(_check_paper(path, entry, types, model_index, model_by_name, problems))
+        record = _checked(
+            str(path), problems,
+            lambda path=path: _load_paper(path, types, model_index, model_by_name, problems),  # type: ignore[misc]
+        )
+        if record is not None:
+            papers.append(record)
 
     by_title: dict[str, PaperRecord] = {}
     by_arxiv: dict[str, PaperRecord] = {}
@@ -344,13 +465,22 @@ def load_catalog(
                 )
             by_arxiv.setdefault(arxiv, record)
 
-    return Catalog(head_types, models, papers, sorted(set(problems), key=_problem_order(problems)))
+    return Catalog(head_types, models, papers, _bounded(problems))
 
 
-def _problem_order(problems: list[Problem]):  # type: ignore[no-untyped-def]
-    # Keep the order problems were found in (file by file), dropping exact repeats.
-    first_seen = {p: i for i, p in reversed(list(enumerate(problems)))}
-    return lambda p: first_seen[p]
+def _bounded(problems: list[Problem]) -> list[Problem]:
+    """``problems`` in the order found (file by file), without exact repeats, and at most
+    ``MAX_PROBLEMS_PER_FILE`` of each file (then one saying how many more there were)."""
+    per_file: dict[str, list[Problem]] = defaultdict(list)
+    for problem in dict.fromkeys(problems):
+        per_file[problem.file].append(problem)
+    out: list[Problem] = []
+    for file, found in per_file.items():
+        out += found[:MAX_PROBLEMS_PER_FILE]
+        if len(found) > MAX_PROBLEMS_PER_FILE:
+            more = len(found) - MAX_PROBLEMS_PER_FILE
+            out.append(Problem(file, "", f"... and {more} more problem(s) in this file"))
+    return out
 
 
 def require_valid(catalog: Catalog) -> Catalog:

@@ -1,6 +1,6 @@
-"""Database layer: ORM models, engine creation and Alembic migrations."""
+"""Database layer: ORM models, engine creation, the writer lock and Alembic migrations."""
 
-from headdb.db.engine import DEFAULT_URL, create_db_engine, resolve_url
+from headdb.db.engine import DEFAULT_URL, create_db_engine, resolve_url, write_session, writer_engine
 from headdb.db.migrate import SchemaNotReadyError, current_revision, downgrade, head_revision, upgrade
 from headdb.db.models import Base
 
@@ -14,4 +14,6 @@ __all__ = [
     "head_revision",
     "resolve_url",
     "upgrade",
+    "write_session",
+    "writer_engine",
 ]

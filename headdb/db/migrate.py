@@ -1,4 +1,8 @@
-"""Alembic migrations driven from Python (``headdb db upgrade``), and the schema-version check."""
+"""Alembic migrations driven from Python (``headdb db upgrade``), and the schema-version check.
+
+Migrations run in one transaction that holds headdb's writer lock (``writer_engine``), so two
+``headdb db upgrade`` at once run one after the other: the second finds the schema at head and
+does nothing."""
 
 from __future__ import annotations
 
@@ -8,12 +12,16 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Engine
+
+from headdb.db.engine import writer_engine
+from headdb.errors import HeadDBError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
-class SchemaNotReadyError(RuntimeError):
+class SchemaNotReadyError(HeadDBError, RuntimeError):
     """The database has no schema, or an older one than this headdb needs."""
 
 
@@ -25,16 +33,28 @@ def alembic_config(engine: Engine) -> Config:
         )
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.attributes["engine"] = engine
+    # migrations/env.py runs everything in one `engine.begin()`: on this engine, that transaction
+    # takes the writer lock first.
+    config.attributes["engine"] = writer_engine(engine)
     return config
 
 
+class MigrationError(HeadDBError):
+    """Alembic refused the request, e.g. a revision that does not exist."""
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    command.upgrade(alembic_config(engine), revision)
+    try:
+        command.upgrade(alembic_config(engine), revision)
+    except CommandError as exc:
+        raise MigrationError(f"cannot upgrade to {revision!r}: {exc}") from None
 
 
 def downgrade(engine: Engine, revision: str) -> None:
-    command.downgrade(alembic_config(engine), revision)
+    try:
+        command.downgrade(alembic_config(engine), revision)
+    except CommandError as exc:
+        raise MigrationError(f"cannot downgrade to {revision!r}: {exc}") from None
 
 
 def head_revision() -> str:

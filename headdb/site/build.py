@@ -1,19 +1,30 @@
 """Build the static site: read the database, write Markdown pages into a staging tree beside a
 copy of the hand-written ``docs/``, and run mkdocs-material on it (strict: broken links fail).
 
-Generated pages never land in ``docs/``; the staging tree lives under ``build/`` (ignored by git).
+Generated pages never land in ``docs/``. Each build stages into its own directory under
+``build/`` (ignored by git) and renders into a fresh directory beside the output, which then
+replaces the output by rename; so concurrent builds never share files, and a failed build leaves
+the previous site as it was. The output directory is only ever replaced if it is empty or was
+built by headdb (it holds the ``MARKER`` file); anything else is refused, never deleted.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import errno
+import os
 import shutil
+import tempfile
+import uuid
 from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
 
 from headdb.api import HeadDB
+from headdb.errors import HeadDBError
 from headdb.results import LabelInfo
 from headdb.site import render
 from headdb.site.escape import slugify
@@ -21,6 +32,18 @@ from headdb.site.heatmap import heatmap_svg
 
 REPO = Path(__file__).resolve().parents[2]
 HAND_WRITTEN = REPO / "docs"
+BUILD_DIR = REPO / "build"
+# Written into every site headdb builds: the licence to replace that directory next time.
+MARKER = ".headdb-site"
+MARKER_TEXT = "Built by `headdb site build`, which replaces this whole directory on every build.\n"
+
+
+class SiteOutputError(HeadDBError):
+    """The output (or staging) directory cannot be used: it holds files headdb did not write."""
+
+
+class SiteBuildError(HeadDBError):
+    """mkdocs refused the site (in strict mode, any warning: a broken link, a missing page)."""
 
 
 def mkdocs_config(docs_dir: Path, site_dir: Path) -> dict[str, object]:
@@ -136,25 +159,102 @@ def write_pages(db: HeadDB, docs: Path) -> int:
 
 
 def stage(db: HeadDB, staging: Path) -> tuple[Path, int]:
-    """Write the docs tree (hand-written copy + generated pages) and mkdocs.yml into ``staging``."""
-    if staging.exists():
-        shutil.rmtree(staging)
+    """Write the docs tree (hand-written copy + generated pages) into ``staging``/docs, which
+    must not exist yet; returns it and the number of pages written."""
     docs = staging / "docs"
     shutil.copytree(HAND_WRITTEN, docs)
     pages = write_pages(db, docs)
     return docs, pages
 
 
+def _check_output(site_dir: Path) -> None:
+    """Refuse ``site_dir`` unless it is absent, empty, or a site headdb built."""
+    parent = next((p for p in site_dir.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise SiteOutputError(f"cannot put the site at {site_dir}: {parent} is not a directory")
+    if not site_dir.exists():
+        return
+    if not site_dir.is_dir():
+        raise SiteOutputError(f"{site_dir} exists and is not a directory; choose another --out")
+    if (site_dir / MARKER).is_file() or not any(site_dir.iterdir()):
+        return
+    raise SiteOutputError(
+        f"refusing to replace {site_dir}: it is not empty and was not built by headdb "
+        f"(no {MARKER} file in it); choose another --out, or empty it yourself"
+    )
+
+
+@contextmanager
+def _staging(staging: Path | str | None) -> Iterator[Path]:
+    """This build's own staging directory: ``staging`` if given (absent or empty; kept
+    afterwards), else a fresh one under ``build/``, removed afterwards."""
+    if staging is not None:
+        path = Path(staging)
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise SiteOutputError(f"staging directory {path} is not empty")
+        path.mkdir(parents=True, exist_ok=True)
+        yield path
+        return
+    BUILD_DIR.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix="site-src-", dir=BUILD_DIR))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _sibling(site_dir: Path, purpose: str) -> Path:
+    # Beside the output, so that renaming it into place stays on one file system (atomic).
+    return site_dir.with_name(f".{site_dir.name}.{purpose}-{uuid.uuid4().hex[:12]}")
+
+
+def _replace(site_dir: Path, new_site: Path) -> None:
+    """Put the finished ``new_site`` at ``site_dir``, replacing an earlier headdb build there.
+
+    Each step is a rename within one directory. With builds racing, each retries until its own
+    rename lands: every build succeeds and a whole site (the last one's) ends up in place."""
+    for _ in range(100):
+        try:
+            os.rename(new_site, site_dir)  # works if site_dir is absent or an empty directory
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+        _check_output(site_dir)  # it may have changed while this build ran
+        old = _sibling(site_dir, "old")
+        try:
+            os.rename(site_dir, old)
+        except FileNotFoundError:
+            continue  # another build moved it away first
+        shutil.rmtree(old, ignore_errors=True)
+    raise SiteOutputError(f"could not put the site at {site_dir}: other builds kept replacing it")
+
+
 def build_site(db: HeadDB, site_dir: Path | str = "site", staging: Path | str | None = None, strict: bool = True) -> Path:
-    """Render the database and build the static site into ``site_dir``; returns its path."""
+    """Render the database and build the static site into ``site_dir``; returns its path.
+
+    ``site_dir`` must be absent, empty, or a site headdb built (else ``SiteOutputError``, and
+    nothing is touched). ``staging``, if given, receives the Markdown sources and is kept."""
     from mkdocs.commands.build import build
     from mkdocs.config import load_config
+    from mkdocs.exceptions import MkDocsException
 
     site_dir = Path(site_dir).resolve()
-    staging = Path(staging) if staging else REPO / "build" / "site-src"
-    docs, _ = stage(db, staging)
-    config_file = staging / "mkdocs.yml"
-    config_file.write_text(yaml.safe_dump(mkdocs_config(docs.resolve(), site_dir), sort_keys=False))
-    config = load_config(str(config_file), strict=strict)
-    build(config)
+    _check_output(site_dir)
+    site_dir.parent.mkdir(parents=True, exist_ok=True)
+    new_site = _sibling(site_dir, "building")
+    new_site.mkdir()  # first, so that an unwritable destination fails before any work
+    try:
+        with _staging(staging) as staging_dir:
+            docs, _ = stage(db, staging_dir)
+            config_file = staging_dir / "mkdocs.yml"
+            config_file.write_text(yaml.safe_dump(mkdocs_config(docs.resolve(), new_site), sort_keys=False))
+            try:
+                build(load_config(str(config_file), strict=strict))
+            except MkDocsException as exc:
+                raise SiteBuildError(f"mkdocs could not build the site: {exc.format_message()}") from None
+            (new_site / MARKER).write_text(MARKER_TEXT)
+            _replace(site_dir, new_site)
+    finally:
+        shutil.rmtree(new_site, ignore_errors=True)  # gone already unless the build failed
     return site_dir
