@@ -32,6 +32,7 @@ from headdb.db.models import (
     Model,
     Paper,
     PaperHeadType,
+    model_name_key,
 )
 from headdb.errors import InvalidArgumentError, NotFoundError
 from headdb.results import (
@@ -125,15 +126,25 @@ class HeadDB:
             raise UnknownNameError(index.unknown_message("head type", name))
         return next(ht for ht in head_types if ht.slug == slug)
 
-    def _model(self, session: Session, name: str) -> Model:
-        models = list(session.scalars(select(Model)))
+    def _model(self, session: Session, name: str, revision: str = "") -> Model:
+        """A model by name (case and separators do not count) or by the local directory it was
+        loaded from, at ``revision`` ("" for the model as published)."""
+        candidates = [name]
+        if Path(name).expanduser().is_dir():
+            from headdb.jobs.loading import local_model_name
+
+            candidates.append(local_model_name(name))
+        for candidate in candidates:
+            found = session.scalar(
+                select(Model).where(Model.name_key == model_name_key(candidate), Model.revision == revision)
+            )
+            if found is not None:
+                return found
         index = NameIndex()
-        for m in models:
-            index.add(m.name, m.name)
-        found = index.get(name)
-        if found is None:
-            raise UnknownNameError(index.unknown_message("model", name))
-        return next(m for m in models if m.name == found)
+        for stored, rev in session.execute(select(Model.name, Model.revision)):
+            index.add(stored if not rev else f"{stored}@{rev}", stored)
+        message = index.unknown_message("model", name if not revision else f"{name}@{revision}")
+        raise UnknownNameError(message)
 
     @staticmethod
     def _stage(name: str) -> str:

@@ -210,17 +210,22 @@ def cmd_models(args: argparse.Namespace) -> int:
     return _emit(args, _db(args).models(), ["name", "family", "architecture", "n_layers", "n_heads", "d_model", "source"])
 
 
-def cmd_detect(args: argparse.Namespace) -> int:
-    from headdb.jobs.loading import load_model
-    from headdb.jobs.runner import run_detectors
-
-    detectors = [d.strip() for d in args.detectors.split(",")] if args.detectors else None
+def _detector_list(text: str | None) -> list[str] | None:
+    detectors = [d.strip() for d in text.split(",")] if text else None
     if detectors:
         from headdb.detectors import REGISTRY
 
         unknown = [d for d in detectors if d not in REGISTRY]
         if unknown:
             raise CLIError(f"unknown detector(s) {', '.join(unknown)}; known: {', '.join(sorted(REGISTRY))}")
+    return detectors
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    from headdb.jobs.loading import load_model
+    from headdb.jobs.runner import run_detectors
+
+    detectors = _detector_list(args.detectors)
     db = _db(args)
     loaded = load_model(
         args.model, name=args.name, device=args.device, dtype=args.dtype,
@@ -265,11 +270,74 @@ def cmd_agreement(args: argparse.Namespace) -> int:
     return _emit(args, records, ["head_type", "coordinate", "status", "score", "rank", "papers"])
 
 
-def cmd_build_test_models(args: argparse.Namespace) -> int:
-    from headdb.models.planted import build_test_models
+def _zoo_specs(args: argparse.Namespace) -> list[Any]:
+    from headdb.zoo import selected
 
-    for name, path in build_test_models(args.directory).items():
-        print(f"{name}: {path}")
+    try:
+        return selected(args.models.split(",") if args.models else None, fast=args.fast)
+    except KeyError as exc:
+        raise CLIError(str(exc.args[0])) from None
+
+
+def _cache(args: argparse.Namespace) -> Path | None:
+    return Path(args.cache) if args.cache else None
+
+
+def cmd_zoo_build(args: argparse.Namespace) -> int:
+    from headdb.zoo import build
+
+    for spec in _zoo_specs(args):
+        path = build(spec, _cache(args), log=lambda line: print(line, file=sys.stderr))
+        print(f"{spec.name}: {path}")
+    return 0
+
+
+def cmd_zoo_list(args: argparse.Namespace) -> int:
+    from headdb.zoo import ZOO, default_cache
+    from headdb.zoo.registry import BUILD_FILE, model_dir
+
+    cache = _cache(args) or default_cache()
+    rows = [
+        {"name": s.name, "kind": s.kind, "architecture": s.architecture, "fast": s.fast,
+         "shape": f"{s.n_layers}x{s.n_heads}", "tasks": ", ".join(s.tasks), "steps": s.steps or None,
+         "built": (model_dir(s, cache) / BUILD_FILE).exists()}
+        for s in ZOO.values()
+    ]
+    return _emit(args, rows, ["name", "kind", "architecture", "shape", "tasks", "steps", "fast", "built"])
+
+
+def _fraction(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def cmd_validate_detectors(args: argparse.Namespace) -> int:
+    from headdb.main_job import stories_dir
+    from headdb.validation.report import validate_detectors
+
+    detectors = _detector_list(args.detectors)
+    specs = _zoo_specs(args)
+    subset = "fast" if args.fast else ("full" if not args.models else "custom")
+    stories = None if args.no_stability else stories_dir()
+    report = validate_detectors(_db(args), specs, subset=subset, cache=_cache(args), detectors=detectors,
+                                stories=stories, log=lambda line: print(line, file=sys.stderr))
+    rows = [
+        {"detector": r.detector, "head_type": r.head_type, "model": r.model, "kind": r.model_kind,
+         "precision": _fraction(r.metrics.precision), "recall": _fraction(r.metrics.recall),
+         "auroc": _fraction(r.metrics.auroc),
+         "true heads (rank)": ", ".join(f"{c} ({k})" for c, k in r.metrics.true_head_ranks.items()) or "-",
+         "labelled": ", ".join(r.metrics.labelled) or "-", "note": r.note}
+        for r in sorted(report.rows, key=lambda r: (r.detector, r.head_type, r.model))
+    ]
+    if args.json:
+        print(to_json({"validation_run": report.run_id, "subset": subset, "rows": rows, "stability": report.stability}))
+        return 0
+    print(format_table(rows, ["detector", "head_type", "model", "kind", "precision", "recall", "auroc",
+                              "true heads (rank)", "labelled", "note"]))
+    for model, s in report.stability.items():
+        verdict = "meets" if s["meets_target"] else "misses"
+        print(f"\nstability on {model}: Jaccard {s['jaccard']:.2f} between {s['runs'][0]} and {s['runs'][1]} "
+              f"({verdict} the {s['target']} target); {len(s['labels_a'])} and {len(s['labels_b'])} labels")
+    print(f"\nvalidation run {report.run_id} stored ({report.duration_s:.0f} s)")
     return 0
 
 
@@ -302,8 +370,14 @@ def cmd_main(args: argparse.Namespace) -> int:
     """The README's main job: schema, catalog, detectors on the bundled models, the site."""
     from headdb.main_job import run_main_job
 
-    run_main_job(_db(args), Path(args.papers), Path(args.models_dir), Path(args.site_dir))
+    run_main_job(_db(args), Path(args.papers), Path(args.site_dir), cache=_cache(args), fast=args.fast)
     return 0
+
+
+def _zoo_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--fast", action="store_true", help="only the fast subset (the test suite's)")
+    parser.add_argument("--models", help="comma-separated zoo model names (default: all)")
+    parser.add_argument("--cache", help="zoo cache directory (default: $HEADDB_ZOO_CACHE, else ~/.cache/headdb/zoo)")
 
 
 def _exit_codes_epilog() -> str:
@@ -397,8 +471,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--head-type")
     _json_flag(p)
 
-    p = add("build-test-models", cmd_build_test_models, "write the planted ground-truth model and its random control (Hugging Face format)")
-    p.add_argument("directory", nargs="?", default="build/models")
+    zoo = sub.add_parser("zoo", help="build or list the ground-truth zoo (trained, planted and control models)",
+                         description="The ground-truth zoo: models whose heads' roles are known, built once and cached.")
+    zoo_sub = zoo.add_subparsers(dest="zoo_command", required=True, metavar="ACTION")
+    p = zoo_sub.add_parser("build", help="build zoo models (all, the fast subset, or those named), reusing the cache")
+    _zoo_args(p)
+    p.set_defaults(handler=cmd_zoo_build)
+    p = zoo_sub.add_parser("list", help="list the zoo's models and whether each is built")
+    p.add_argument("--cache", help="zoo cache directory (default: $HEADDB_ZOO_CACHE, else ~/.cache/headdb/zoo)")
+    _json_flag(p)
+    p.set_defaults(handler=cmd_zoo_list)
+
+    p = add("validate-detectors", cmd_validate_detectors,
+            "run every detector on every zoo model and report precision, recall, AUROC and the rank of every "
+            "true head against the zoo's ground truth; stores the report")
+    _zoo_args(p)
+    p.add_argument("--detectors", help="comma-separated detector names (default: all)")
+    p.add_argument("--no-stability", action="store_true", help="skip the label-stability check on stories260K")
+    _json_flag(p)
 
     site = sub.add_parser("site", help="build or preview the static catalog site", description="Render the database into a static mkdocs-material site.")
     site_sub = site.add_subparsers(dest="site_command", required=True, metavar="ACTION")
@@ -412,10 +502,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=_port, default=8000)
     p.set_defaults(handler=cmd_site_serve)
 
-    p = add("main", cmd_main, "the main job: create/upgrade the database, ingest papers, label the bundled models, build the site")
+    p = add("main", cmd_main, "the main job: create/upgrade the database, ingest papers, build and validate "
+            "the ground-truth zoo, label the bundled real model, build the site")
     p.add_argument("papers", nargs="?", default="papers", help="directory of paper entries (default: papers/)")
-    p.add_argument("--models-dir", default="build/models", help="where the planted test models are written")
     p.add_argument("--site-dir", default="site", help="where the static site is built")
+    p.add_argument("--cache", help="zoo cache directory (default: $HEADDB_ZOO_CACHE, else ~/.cache/headdb/zoo)")
+    p.add_argument("--fast", action="store_true", help="only the zoo's fast subset")
     return parser
 
 

@@ -17,14 +17,34 @@ def run_migrations() -> None:
             prefix="sqlalchemy.",
             poolclass=pool.NullPool,
         )
-    with engine.begin() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=target_metadata,
-            render_as_batch=connection.dialect.name == "sqlite",
-            compare_type=True,
-        )
-        context.run_migrations()
+    with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # Batch migrations rebuild tables that others reference; SQLite checks foreign keys
+            # per statement unless told not to, and only outside a transaction can it be told.
+            _driver_sql(connection, "PRAGMA foreign_keys=OFF")
+        try:
+            with connection.begin():
+                context.configure(
+                    connection=connection,
+                    target_metadata=target_metadata,
+                    render_as_batch=sqlite,
+                    compare_type=True,
+                )
+                context.run_migrations()
+                if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
+                    raise RuntimeError("a migration left rows whose foreign keys point nowhere; rolled back")
+        finally:
+            if sqlite:
+                _driver_sql(connection, "PRAGMA foreign_keys=ON")
+
+
+def _driver_sql(connection, statement: str) -> None:  # type: ignore[no-untyped-def]
+    cursor = connection.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(statement)
+    finally:
+        cursor.close()
 
 
 run_migrations()

@@ -39,7 +39,7 @@ def test_downgrade_then_upgrade_keeps_catalog_data(empty_db: HeadDB) -> None:
     before = _snapshot(empty_db)
     assert len(before["papers"]) >= 68 and before["claims"]
 
-    downgrade(empty_db.engine, "-1")
+    downgrade(empty_db.engine, "0001")
     assert current_revision(empty_db.engine) == "0001"
     assert "detector_runs" not in inspect(empty_db.engine).get_table_names()
     upgrade(empty_db.engine)

@@ -30,6 +30,7 @@ from headdb.db.models import (
     Paper,
     PaperHeadType,
     PaperLink,
+    model_name_key,
 )
 from headdb.errors import HeadDBError
 
@@ -136,9 +137,43 @@ def _sync_head_types(session: Session, entries: list[HeadTypeEntry], counts: Syn
     return by_slug
 
 
+def packaged_head_types() -> list[HeadTypeEntry]:
+    """The taxonomy shipped with headdb (``headdb/data/taxonomy.yaml``), validated."""
+    from headdb.catalog.validate import DEFAULT_TAXONOMY, Problem, _load_list
+
+    problems: list[Problem] = []
+    entries = _load_list(DEFAULT_TAXONOMY, HeadTypeEntry, problems)
+    if problems:
+        raise HeadDBError(f"the packaged taxonomy is invalid: {problems[0]}")
+    return entries
+
+
+def add_missing_head_types(session: Session, slugs: set[str]) -> None:
+    """Insert the packaged taxonomy's entries for any of ``slugs`` the database lacks (with the
+    aliases no other type holds), so detection works on a database nobody has ingested into.
+    Types already present are left exactly as they are."""
+    present = set(session.scalars(select(HeadType.slug).where(HeadType.slug.in_(slugs))))
+    missing = [e for e in packaged_head_types() if e.slug in slugs - present]
+    if not missing:
+        return
+    taken = set(session.scalars(select(HeadTypeAlias.alias)))
+    names = set(session.scalars(select(HeadType.name)))
+    for entry in missing:
+        if entry.name in names:
+            raise HeadDBError(f"cannot add head type {entry.slug!r}: its name {entry.name!r} belongs to another type")
+        head_type = HeadType(slug=entry.slug, name=entry.name, stage=entry.stage, group=entry.group,
+                             description=entry.description, model_families=list(entry.model_families))
+        head_type.aliases.extend(HeadTypeAlias(alias=a) for a in sorted(entry.aliases) if a not in taken)
+        session.add(head_type)
+    session.flush()
+
+
 def _sync_models(session: Session, entries: list[ModelEntry], counts: SyncCounts) -> dict[str, Model]:
-    # Registry models are upserted, never deleted: detector runs may refer to them.
-    by_name = {m.name: m for m in session.scalars(select(Model))}
+    # Registry models are upserted, never deleted: detector runs may refer to them. Claims are
+    # about the published model (revision ""); a detect run may have stored it under a name
+    # that differs only in case or separators, which is the same model.
+    stored = {m.name_key: m for m in session.scalars(select(Model).where(Model.revision == ""))}
+    by_name: dict[str, Model] = {}
     for entry in entries:
         values = {
             "family": entry.family,
@@ -151,15 +186,16 @@ def _sync_models(session: Session, entries: list[ModelEntry], counts: SyncCounts
             "d_vocab": entry.d_vocab,
             "description": entry.description,
         }
-        model = by_name.get(entry.name)
+        model = stored.get(model_name_key(entry.name))
         if model is None:
-            by_name[entry.name] = Model(name=entry.name, **values)
-            session.add(by_name[entry.name])
+            model = Model(name=entry.name, revision="", **values)
+            session.add(model)
             counts.added += 1
-        elif _assign(model, values):
+        elif _assign(model, {"name": entry.name, **values}):
             counts.updated += 1
         else:
             counts.unchanged += 1
+        by_name[entry.name] = model
     session.flush()
     return by_name
 

@@ -7,10 +7,12 @@ Every table is declared here with SQLAlchemy 2 typed mappings; Alembic migration
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     CheckConstraint,
     Date,
     DateTime,
@@ -23,7 +25,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
 # Deterministic constraint names keep migrations portable (SQLite batch mode needs names to drop
 # constraints) and make the drift test compare like with like.
@@ -152,20 +154,30 @@ class PaperLink(Base):
     paper: Mapped[Paper] = relationship(back_populates="links")
 
 
-class Model(Base):
-    """A language model whose heads are claimed about or scored.
+def model_name_key(name: str) -> str:
+    """The form under which model names are compared: case, spaces, '-' and '_' do not count, so
+    'Headdb_Planted' and 'headdb-planted' are one model."""
+    return re.sub(r"[\s_\-]+", "-", name.strip()).casefold()
 
-    Architecture facts come from the catalog's model registry or, for detector runs, from the
-    loaded model itself; ``weights_fingerprint`` pins what a run actually saw.
-    """
+
+class Model(Base):
+    """A language model (at one revision) whose heads are claimed about or scored.
+
+    Identity is (``name_key``, ``revision``): the name compared without case or separators, and
+    the hub revision or checkpoint ("" for the model as published, which papers' claims refer
+    to). Architecture facts come from the catalog's model registry or, for detector runs, from the
+    loaded model itself; ``weights_fingerprint`` pins what a run actually saw."""
 
     __tablename__ = "models"
+    __table_args__ = (UniqueConstraint("name_key", "revision"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(300), unique=True)
+    name: Mapped[str] = mapped_column(String(300), index=True)
+    name_key: Mapped[str] = mapped_column(String(300))
+    revision: Mapped[str] = mapped_column(String(200), default="", server_default="")
     family: Mapped[str | None] = mapped_column(String(100))
     source: Mapped[str | None] = mapped_column(String(1000))  # hub id or local directory
-    revision: Mapped[str | None] = mapped_column(String(100))
+    source_kind: Mapped[str | None] = mapped_column(String(16))  # hub | local | zoo
     weights_fingerprint: Mapped[str | None] = mapped_column(String(64))
     architecture: Mapped[str | None] = mapped_column(String(100))
     n_layers: Mapped[int | None] = mapped_column(Integer)
@@ -174,10 +186,16 @@ class Model(Base):
     d_model: Mapped[int | None] = mapped_column(Integer)
     d_head: Mapped[int | None] = mapped_column(Integer)
     d_vocab: Mapped[int | None] = mapped_column(Integer)
-    n_params: Mapped[int | None] = mapped_column(Integer)
+    n_params: Mapped[int | None] = mapped_column(BigInteger)
+    step: Mapped[int | None] = mapped_column(Integer)  # training step of a checkpoint revision
     description: Mapped[str] = mapped_column(Text, default="")
 
     heads: Mapped[list[Head]] = relationship(back_populates="model", cascade="all, delete-orphan")
+
+    @validates("name")
+    def _keep_key(self, _key: str, name: str) -> str:
+        self.name_key = model_name_key(name)
+        return name
 
 
 class Head(Base):
@@ -280,6 +298,12 @@ class HeadScore(Base):
     score: Mapped[float] = mapped_column(Float)
     rank: Mapped[int] = mapped_column(Integer)
     components: Mapped[dict[str, float] | None] = mapped_column(JSON)
+    # 95% bootstrap interval of the score, its p-value against the detector's null, and the
+    # p-value adjusted over the heads tested (runs of detector versions before 2.0 have none).
+    ci_low: Mapped[float | None] = mapped_column(Float)
+    ci_high: Mapped[float | None] = mapped_column(Float)
+    p_value: Mapped[float | None] = mapped_column(Float)
+    q_value: Mapped[float | None] = mapped_column(Float)
 
     run: Mapped[DetectorRun] = relationship(back_populates="scores")
     head: Mapped[Head] = relationship()
@@ -301,7 +325,66 @@ class HeadLabel(Base):
         ForeignKey("heads.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     score: Mapped[float] = mapped_column(Float)
+    # Why the label holds: each check of the rule with this head's value, threshold and source.
+    evidence: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
     run: Mapped[DetectorRun] = relationship(back_populates="labels")
     head: Mapped[Head] = relationship()
     head_type: Mapped[HeadType] = relationship()
+
+
+class ValidationRun(Base):
+    """One run of the detector validation report over the ground-truth zoo."""
+
+    __tablename__ = "validation_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subset: Mapped[str] = mapped_column(String(16))  # fast | full | custom
+    zoo: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)  # model name -> zoo fingerprint
+    detector_versions: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    library_versions: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    # Label stability on a real model: two runs with other seeds and token pools, and the Jaccard
+    # index of their label sets.
+    stability: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    results: Mapped[list[ValidationResult]] = relationship(
+        back_populates="validation_run", cascade="all, delete-orphan", order_by="ValidationResult.id"
+    )
+
+
+class ValidationResult(Base):
+    """How one detector did for one head type on one zoo model, against its ground truth."""
+
+    __tablename__ = "validation_results"
+    __table_args__ = (
+        UniqueConstraint("validation_run_id", "model", "detector", "head_type"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    validation_run_id: Mapped[int] = mapped_column(
+        ForeignKey("validation_runs.id", ondelete="CASCADE"), index=True
+    )
+    model: Mapped[str] = mapped_column(String(300))
+    model_kind: Mapped[str] = mapped_column(String(16))  # trained | planted | control
+    detector: Mapped[str] = mapped_column(String(100))
+    detector_version: Mapped[str] = mapped_column(String(32))
+    head_type: Mapped[str] = mapped_column(String(80))
+    detector_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("detector_runs.id", ondelete="SET NULL")
+    )
+    n_positive: Mapped[int] = mapped_column(Integer)
+    n_negative: Mapped[int] = mapped_column(Integer)
+    n_ambiguous: Mapped[int] = mapped_column(Integer)
+    true_positives: Mapped[int] = mapped_column(Integer)
+    false_positives: Mapped[int] = mapped_column(Integer)
+    false_negatives: Mapped[int] = mapped_column(Integer)
+    precision: Mapped[float | None] = mapped_column(Float)
+    recall: Mapped[float | None] = mapped_column(Float)
+    auroc: Mapped[float | None] = mapped_column(Float)
+    true_head_ranks: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    labelled: Mapped[list[str]] = mapped_column(JSON, default=list)
+    note: Mapped[str] = mapped_column(Text, default="")
+
+    validation_run: Mapped[ValidationRun] = relationship(back_populates="results")

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from headdb.detectors.datasets import PromptSet
+from headdb.detectors.datasets.probes import Probes
 from headdb.detectors.datasets.tokens import TokenizerView
 
 # (activation for one layer and batch chunk, layer index, the chunk's rows) -> reduced [chunk, ...]
@@ -41,8 +42,14 @@ class ModelContext:
         bridge: Any,
         batch_size: int = 16,
         progress: ProgressCallback | None = None,
+        probes: Probes | None = None,
     ) -> None:
         self.bridge = bridge
+        # Detectors take gradients only with respect to activations (attribution scans).
+        bridge.requires_grad_(False)
+        original = getattr(bridge, "original_model", None)
+        if isinstance(original, torch.nn.Module):
+            original.requires_grad_(False)
         cfg = bridge.cfg
         self.n_layers: int = cfg.n_layers
         self.n_heads: int = cfg.n_heads
@@ -53,7 +60,7 @@ class ModelContext:
         self.n_ctx: int = cfg.n_ctx
         self.batch_size = batch_size
         self.progress = progress
-        self.view = TokenizerView(bridge.tokenizer, self.d_vocab)
+        self.view = TokenizerView(bridge.tokenizer, self.d_vocab, probes)
         self._captured: dict[tuple[str, str], torch.Tensor] = {}
         self.memo: dict[str, Any] = {}  # detectors share intermediate results here
 
@@ -126,7 +133,30 @@ class ModelContext:
                 tokens.to(self.device), fwd_hooks=hooks, return_type=None, stop_at_layer=stop_at_layer
             )
 
+    def logits(self, tokens: torch.Tensor, hooks: Iterable[tuple[str, Callable[..., Any]]] = ()) -> torch.Tensor:
+        """One full forward pass with hooks; returns the logits [batch, pos, vocab] (float)."""
+        with torch.inference_mode():
+            out = self.bridge.run_with_hooks(tokens.to(self.device), fwd_hooks=list(hooks), return_type="logits")
+        return out.float()
+
+    def final_logits(self, resid: torch.Tensor, token_ids: torch.Tensor) -> torch.Tensor:
+        """Logits of ``token_ids`` [n, k] from final-residual vectors [n, ..., d_model]: the
+        model's own final norm recomputed on each vector, then the unembedding (and its bias)."""
+        norm = self._norm_module(None)
+        dtype = next(norm.parameters()).dtype
+        with torch.inference_mode():
+            x = norm(resid.to(self.device, dtype)).float()
+        u = self.W_U.T[token_ids.to(self.device)]  # [n, k, d]
+        flat = x.reshape(x.shape[0], -1, x.shape[-1])
+        out = torch.einsum("nmd,nkd->nmk", flat, u) + self.b_U[token_ids.to(self.device)][:, None, :]
+        return out.reshape(*x.shape[:-1], token_ids.shape[1]).cpu()
+
     # -- weights ---------------------------------------------------------------------------
+
+    @cached_property
+    def b_U(self) -> torch.Tensor:
+        bias = getattr(self.bridge, "b_U", None)
+        return bias.detach().float() if isinstance(bias, torch.Tensor) else torch.zeros(self.d_vocab, device=self.W_E.device)
 
     @cached_property
     def W_E(self) -> torch.Tensor:
@@ -160,8 +190,12 @@ class ModelContext:
     def W_O(self) -> torch.Tensor:
         return self.bridge.W_O.detach().float()
 
-    def _norm_module(self, layer: int | None) -> torch.nn.Module:
-        component = self.bridge.ln_final if layer is None else self.bridge.blocks[layer].ln1
+    def _norm_module(self, layer: int | None, which: str = "ln1") -> torch.nn.Module:
+        component = self.bridge.ln_final if layer is None else getattr(self.bridge.blocks[layer], which)
+        return getattr(component, "_original_component", component)
+
+    def _module(self, layer: int, name: str) -> torch.nn.Module:
+        component = getattr(self.bridge.blocks[layer], name)
         return getattr(component, "_original_component", component)
 
     def ln1(self, layer: int, x: torch.Tensor) -> torch.Tensor:
@@ -196,10 +230,23 @@ class ModelContext:
         w_u = self._unembed_matrix if token_ids is None else self._unembed_matrix[:, token_ids]
         return (x.reshape(-1, x.shape[-1]) @ w_u).reshape(*x.shape[:-1], w_u.shape[-1])
 
-    def effective_embeddings(self, token_ids: torch.Tensor) -> torch.Tensor:
-        """Residual stream after block 0 for each token on its own (no BOS): the token embedding
-        plus what the first attention layer and MLP add, as successor and copy scores use."""
-        key = f"effective:{hash(tuple(token_ids.flatten().tolist()))}"
+    def mlp0_embeddings(self, token_ids: torch.Tensor) -> torch.Tensor:
+        """Gould et al.'s effective embedding, as headdb computes it: each token's embedding plus
+        what the first MLP adds to it, W_E[t] + MLP0(norm(W_E[t])) (the MLP's own input norm);
+        attention layer 0 and positional embeddings are left out."""
+        key = f"mlp0:{hash(tuple(token_ids.flatten().tolist()))}"
+        if key not in self.memo:
+            norm, mlp = self._module(0, "ln2"), self._module(0, "mlp")
+            dtype = next(mlp.parameters()).dtype
+            with torch.inference_mode():
+                x = self.bridge.W_E.detach()[token_ids.to(self.device)].to(dtype)
+                self.memo[key] = (x + mlp(norm(x))).float()
+        return self.memo[key]  # type: ignore[no-any-return]
+
+    def block0_embeddings(self, token_ids: torch.Tensor) -> torch.Tensor:
+        """Residual stream after block 0 for each token on its own at position 0 (no BOS): the
+        embedding plus what attention layer 0 and MLP0 add (headdb's successor detector 1.0)."""
+        key = f"block0:{hash(tuple(token_ids.flatten().tolist()))}"
         if key not in self.memo:
             out: list[torch.Tensor] = []
 
@@ -212,9 +259,16 @@ class ModelContext:
             self.memo[key] = torch.cat(out, dim=0)
         return self.memo[key]
 
-    def head_outputs(self, layer: int, x: torch.Tensor) -> torch.Tensor:
+    def head_outputs(self, layer: int, x: torch.Tensor, value_bias: bool = True) -> torch.Tensor:
         """What each head of ``layer`` writes when it attends fully to residual vectors ``x``
-        [n, d_model]: ln1, then the OV circuit per head. Returns [n, n_heads, d_model]."""
+        [n, d_model]: ln1, then the OV circuit per head (b_V included unless ``value_bias`` is
+        False). Returns [n, n_heads, d_model]."""
         normed = self.ln1(layer, x).to(self.W_V.device)
-        values = torch.einsum("nd,hde->nhe", normed, self.W_V[layer]) + self.b_V[layer]
+        values = torch.einsum("nd,hde->nhe", normed, self.W_V[layer])
+        if value_bias:
+            values = values + self.b_V[layer]
         return torch.einsum("nhe,hed->nhd", values, self.W_O[layer])
+
+    def z_to_out(self, layer: int, z: torch.Tensor) -> torch.Tensor:
+        """Per-head residual writes from per-head z [..., heads, d_head] -> [..., heads, d_model]."""
+        return torch.einsum("...he,hed->...hd", z.to(self.W_O.device).float(), self.W_O[layer])

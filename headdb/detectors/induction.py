@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from headdb.detectors import kernels
-from headdb.detectors.base import DetectorMetadata, HeadTypeScores, register
+from headdb.detectors.base import CONVENTION, Check, DetectorMetadata, HeadTypeScores, register
+from headdb.detectors.calibration import pattern_checks, pattern_result
 from headdb.detectors.context import ModelContext
 from headdb.detectors.repeated_base import DATA, RepeatedTokensDetector
 from headdb.detectors.shared import memo
 
-MAJORITY = 0.5
-
 
 def ov_copying_scores(ctx: ModelContext) -> torch.Tensor:
-    """Olsson et al.'s copying score of every head's full OV circuit (token embedding -> ln1 gain
+    """The eigenvalue copying score of every head's full OV circuit (token embedding -> ln1 gain
     -> W_V W_O -> final-norm gain -> unembedding), from the weights: [layers, heads] in [-1, 1].
 
     The vocab x vocab circuit W_E g1 W_V W_O gf W_U has the same nonzero eigenvalues as the
@@ -37,21 +38,30 @@ def ov_copying_scores(ctx: ModelContext) -> torch.Tensor:
 class InductionDetector(RepeatedTokensDetector):
     metadata = DetectorMetadata(
         name="induction",
-        version="1.0",
+        version="2.0",
         head_types=("induction",),
         paper="2022-context-learning-induction-heads",
-        method="Prefix matching: mean attention from each token of the second copy of a repeated "
-        "random sequence to the token that followed its first occurrence; and copying: the sign "
-        "of the eigenvalues of the head's full OV circuit (Olsson et al.). BOS is never a target.",
+        method="Prefix matching (Olsson et al.): mean attention from each token of the second copy of "
+        "a repeated random sequence to the token that followed its first occurrence, per prompt; "
+        "and copying: the sum of the eigenvalues of the head's full OV circuit over the sum of their "
+        "absolute values (Elhage et al.'s eigenvalue copying score). BOS is never a target.",
         data=DATA,
-        label_rules={
-            "induction": f"prefix-matching attention > {MAJORITY} and OV copying score > 0 "
-            "(the head attends to the next token after the earlier copy and copies it)"
-        },
+        null="the same query and key positions in the control twins, where nothing repeats: "
+        "bootstrap means, pooled over the model's heads, give an empirical p-value",
+        changes="2.0: per-prompt bootstrap intervals, null p-values (control twins) with "
+        "Benjamini-Hochberg adjustment, majority convention on the interval's lower end.",
     )
 
+    @classmethod
+    def checks(cls, config: Any) -> dict[str, list[Check]]:
+        return {"induction": [
+            *pattern_checks(config.calibration, config.majority, CONVENTION, "prefix-matching attention",
+                            quantity="prefix_matching"),
+            Check("copying", ">", 0.0, CONVENTION, "OV eigenvalue copying score (positive: the head copies)"),
+        ]}
+
     def score(self, ctx: ModelContext) -> list[HeadTypeScores]:
-        prefix = self.attention(ctx, "ind")
-        copying = ov_copying_scores(ctx)
-        labels = (prefix > MAJORITY) & (copying > 0)
-        return [HeadTypeScores("induction", prefix, labels, {"prefix_matching": prefix, "copying": copying})]
+        a = self.attention(ctx)
+        extra = {"copying": ov_copying_scores(ctx)}
+        return [pattern_result("induction", a["ind"], a["ind_control"], self.checks(self.config)["induction"],
+                               self.config.calibration, extra, quantity="prefix_matching")]

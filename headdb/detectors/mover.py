@@ -2,37 +2,29 @@
 
 from __future__ import annotations
 
-from headdb.detectors.base import DetectorMetadata, HeadTypeScores, register
-from headdb.detectors.context import ModelContext
-from headdb.detectors.knowledge import DATA, MAJORITY, PAPER, FactualDetector
+from headdb.detectors.base import DetectorMetadata, register
+from headdb.detectors.knowledge import DATA, PAPER, FactualDetector
 
 
 @register
 class MoverDetector(FactualDetector):
+    span, span_name = 0, "subject"
+    hits = ("object_hit", "subject_hit")
+    null_hits = ("object_hit_null", "subject_hit_null")
     metadata = DetectorMetadata(
         name="mover",
-        version="1.0",
+        version="2.0",
         head_types=("mover",),
         paper=PAPER,
-        method="On factual prompts ('The official language of France is'): attention mass from the "
-        "last token on the subject span, and whether the head's output at the last token, read "
-        "through the unembedding, has the object or a subject token in its top 10 (Hit@10). "
-        "Score = subject attention x Hit@10 rate.",
+        method="Per relation, on factual prompts the model knows: attention mass from the last token "
+        "on the subject span (raw, and with BOS left out), and whether the head's output at the last "
+        "token, read through the unembedding, has the object or a subject token in its top 10 "
+        "(Hit@10, the read-out Knowledge Circuits uses). Score = subject attention x hit rate, for "
+        "the head's best relation. This reads attention and logit lens only; issue-8 circuit "
+        "detectors define mover heads inside a discovered circuit.",
         data=DATA,
-        label_rules={
-            "mover": f"subject-span attention > {MAJORITY} and object-or-subject Hit@10 in more "
-            f"than {MAJORITY:.0%} of prompts"
-        },
+        null="the hit rate for the object and subject of another prompt of the same relation "
+        "(bootstrap means pooled over heads give an empirical p-value)",
+        changes="2.0: scored per relation (1.0 pooled 4 relations) on facts the model knows, more "
+        "templates, BOS-excluded attention reported, intervals and a shuffled-target null.",
     )
-
-    def score(self, ctx: ModelContext) -> list[HeadTypeScores]:
-        reads = self.reads(ctx)
-        subject_attention = reads["spans"][..., 0].mean(0)
-        promotes = (reads["object_hit"] | reads["subject_hit"]).float().mean(0)
-        labels = (subject_attention > MAJORITY) & (promotes > MAJORITY)
-        components = {
-            "subject_attention": subject_attention,
-            "object_or_subject_hit10": promotes,
-            "object_hit10": reads["object_hit"].float().mean(0),
-        }
-        return [HeadTypeScores("mover", subject_attention * promotes, labels, components)]

@@ -2,29 +2,40 @@
 
 from __future__ import annotations
 
-from headdb.detectors.base import DetectorMetadata, HeadTypeScores, register
+from typing import Any
+
+from headdb.detectors.base import CONVENTION, Check, DetectorMetadata, HeadTypeScores, register
+from headdb.detectors.calibration import pattern_checks, pattern_result
 from headdb.detectors.context import ModelContext
 from headdb.detectors.repeated_base import DATA, RepeatedTokensDetector
-
-# A head "is" a previous-token head when that is what it mostly does: more than half of its
-# attention mass goes to the previous position.
-MAJORITY = 0.5
+from headdb.detectors.shared import without_bos
 
 
 @register
 class PreviousTokenDetector(RepeatedTokensDetector):
     metadata = DetectorMetadata(
         name="previous-token",
-        version="1.0",
+        version="2.0",
         head_types=("previous-token",),
         paper="2022-context-learning-induction-heads",
-        method="Mean attention from position i to position i-1 on repeated random tokens "
-        "(Olsson et al.); positions whose previous token is BOS are not scored, and attention "
-        "to BOS counts as missed.",
+        method="Mean attention from position i to position i-1 on repeated random tokens, per prompt "
+        "(the pattern Olsson et al. describe); queries whose previous token is BOS are not scored. "
+        "Reported beside it: the same attention with BOS left out (renormalised over the other keys).",
         data=DATA,
-        label_rules={"previous-token": f"mean attention to the previous token > {MAJORITY}"},
+        null="attention from the same queries to a uniformly drawn earlier position other than i-1 "
+        "and BOS: bootstrap means of it for every head, pooled over the model's heads, give each "
+        "head an empirical p-value",
+        changes="2.0: per-prompt bootstrap intervals, null p-values with Benjamini-Hochberg "
+        "adjustment, and the majority convention applied to the interval's lower end (1.0 used the mean).",
     )
 
+    @classmethod
+    def checks(cls, config: Any) -> dict[str, list[Check]]:
+        return {"previous-token": pattern_checks(config.calibration, config.majority, CONVENTION,
+                                                 "attention to the previous token")}
+
     def score(self, ctx: ModelContext) -> list[HeadTypeScores]:
-        attention = self.attention(ctx, "prev")
-        return [HeadTypeScores("previous-token", attention, attention > MAJORITY, {"attention": attention})]
+        a = self.attention(ctx)
+        extra = {"attention_without_bos": without_bos(a["prev"], a["prev_bos"]).mean(0)}
+        return [pattern_result("previous-token", a["prev"], a["prev_null"], self.checks(self.config)["previous-token"],
+                               self.config.calibration, extra)]

@@ -2,33 +2,28 @@
 
 from __future__ import annotations
 
-from headdb.detectors.base import DetectorMetadata, HeadTypeScores, register
-from headdb.detectors.context import ModelContext
-from headdb.detectors.knowledge import DATA, MAJORITY, PAPER, FactualDetector
+from headdb.detectors.base import DetectorMetadata, register
+from headdb.detectors.knowledge import DATA, PAPER, FactualDetector
 
 
 @register
 class RelationDetector(FactualDetector):
+    span, span_name = 1, "relation"
+    hits = ("relation_hit",)
+    null_hits = ("relation_hit_null",)
     metadata = DetectorMetadata(
         name="relation",
-        version="1.0",
+        version="2.0",
         head_types=("relation",),
         paper=PAPER,
-        method="On factual prompts: attention mass from the last token on the relation span "
-        "('official language'), and whether the head's output at the last token, read through the "
-        "unembedding, has one of the relation's words (language, languages, speak, ...) in its top "
-        "10. Score = relation attention x hit rate.",
+        method="Per relation, on factual prompts the model knows: attention mass from the last token "
+        "on the relation span ('official language'), raw and with BOS left out, and whether the head's "
+        "output at the last token, read through the unembedding, has one of the relation's words "
+        "(language, languages, speak, ...) in its top 10. Score = relation attention x hit rate, for "
+        "the head's best relation, so a head specific to one relation can be labelled.",
         data=DATA,
-        label_rules={
-            "relation": f"relation-span attention > {MAJORITY} and a relation word in the top 10 "
-            f"in more than {MAJORITY:.0%} of prompts"
-        },
+        null="the hit rate for the words of another relation (bootstrap means pooled over heads "
+        "give an empirical p-value)",
+        changes="2.0: scored per relation (1.0 pooled 4 relations) on facts the model knows, more "
+        "templates, BOS-excluded attention reported, intervals and a shuffled-relation null.",
     )
-
-    def score(self, ctx: ModelContext) -> list[HeadTypeScores]:
-        reads = self.reads(ctx)
-        relation_attention = reads["spans"][..., 1].mean(0)
-        promotes = reads["relation_hit"].float().mean(0)
-        labels = (relation_attention > MAJORITY) & (promotes > MAJORITY)
-        components = {"relation_attention": relation_attention, "relation_word_hit10": promotes}
-        return [HeadTypeScores("relation", relation_attention * promotes, labels, components)]

@@ -1,17 +1,23 @@
 """Shared base of the detectors that read repeated random tokens (previous-token, duplicate-token,
-induction): one dataset and one forward pass, whatever subset of them runs."""
+induction): one dataset, one forward pass over it and one over its control twins, whatever subset
+of them runs."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 from headdb.detectors.base import Detector
+from headdb.detectors.calibration import Calibration
 from headdb.detectors.context import ModelContext
+from headdb.detectors.datasets import PromptSet
 from headdb.detectors.shared import repeated_attention, repeated_data
 
-DATA = "repeated random tokens: BOS + n random ordinary tokens, repeated once"
+DATA = ("repeated random tokens: BOS + n distinct random tokens, repeated once (n = 50, or less "
+        "where the context is shorter), drawn from the model's token pool; and control twins whose "
+        "second half is fresh tokens")
+MAJORITY = 0.5  # "the head mostly does this": headdb's convention where no paper gives a cut-off
 
 
 class RepeatedTokensDetector(Detector):
@@ -20,13 +26,17 @@ class RepeatedTokensDetector(Detector):
         n_prompts: int = 32
         half_length: int = 50
         seed: int = 0
+        pool: str = "default"  # see headdb.detectors.datasets.tokens.POOLS
+        majority: float = MAJORITY
+        calibration: Calibration = field(default_factory=Calibration)
 
     def data_fingerprints(self, ctx: ModelContext) -> dict[str, str]:
         return {"repeated_random_tokens": self._data(ctx).fingerprint}
 
-    def _data(self, ctx: ModelContext):  # type: ignore[no-untyped-def]
-        return repeated_data(ctx, self.config.n_prompts, self.config.half_length, self.config.seed)
+    def _data(self, ctx: ModelContext) -> PromptSet:
+        c = self.config
+        return repeated_data(ctx, c.n_prompts, c.half_length, c.seed, c.pool)
 
-    def attention(self, ctx: ModelContext, target: str) -> torch.Tensor:
-        """Mean attention of every head to ``target`` ("prev", "dup" or "ind"): [layers, heads]."""
-        return repeated_attention(ctx, self._data(ctx))[target]
+    def attention(self, ctx: ModelContext) -> dict[str, torch.Tensor]:
+        """Per-prompt attention to each target and in each null condition (see shared.py)."""
+        return repeated_attention(ctx, self._data(ctx))

@@ -1,152 +1,224 @@
-"""S-inhibition heads: attend to the repeated subject and stop name movers attending to it."""
+"""S-inhibition heads: their output at the final position tells the name movers which name not to
+move. Found as Wang et al. found them: path patching from each head into the name movers' queries."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from headdb.detectors import kernels
-from headdb.detectors.base import Detector, DetectorMetadata, HeadTypeScores, register
-from headdb.detectors.context import Capture, ModelContext
+from headdb import stats
+from headdb.detectors.base import CONVENTION, Check, Detector, DetectorMetadata, HeadTypeScores, register
+from headdb.detectors.calibration import Calibration, effect_checks, effect_result
+from headdb.detectors.context import ModelContext
 from headdb.detectors.datasets import PromptSet
-from headdb.detectors.name_mover import NameMoverDetector, name_mover_scores
-from headdb.detectors.shared import ioi_data, ioi_end_attention, z_at_end
+from headdb.detectors.name_mover import EFFECT_FLOOR, NameMoverDetector, name_mover_heads
+from headdb.detectors.shared import IOIPass, ioi_data, ioi_passes, logit_diff
 
-SIGNIFICANCE = 2.0  # effect must exceed two standard errors over prompts
+Head = tuple[int, int]
 
 
-def patching_effects(
-    ctx: ModelContext,
-    prompts: PromptSet,
-    candidates: list[tuple[int, int]],
-    movers: list[tuple[int, int]],
-) -> torch.Tensor:
-    """Activation patching, batched over candidate heads: for every (prompt, candidate) row, the
-    candidate's output at the final position is replaced by its value on the corrupted (ABC)
-    prompt, and the movers' attention from the final position to S1+S2 is read.
+@contextmanager
+def split_queries(ctx: ModelContext) -> Iterator[None]:
+    """Give every head its own copy of the residual stream as query input (``hook_q_input``)."""
+    ctx.bridge.set_use_split_qkv_input(True)
+    try:
+        yield
+    finally:
+        ctx.bridge.set_use_split_qkv_input(False)
 
-    Returns the change against the clean run, averaged over movers: [prompts, candidates]."""
-    z_capture = [Capture("ioi_z_end", "attn.hook_z", z_at_end)]
-    clean_attention = ioi_end_attention(ctx, prompts)  # [n, layers, heads, 3]
-    corrupted_z = ctx.capture(prompts, z_capture, tokens=prompts.index["corrupted_tokens"], tag="corrupted")["ioi_z_end"]
 
-    n, c = len(prompts), len(candidates)
-    prompt_of_row = torch.arange(n).repeat_interleave(c)
-    cand_of_row = torch.arange(c).repeat(n)
-    cand_layer = torch.tensor([layer for layer, _ in candidates])
-    cand_head = torch.tensor([head for _, head in candidates])
-    clean = torch.stack([clean_attention[:, l, h, 1:].sum(-1) for l, h in movers], dim=1).mean(1)  # [n]
+def _deltas(clean: IOIPass, abc: IOIPass, senders: list[Head]) -> torch.Tensor:
+    """Each sender's change of output at END from clean to ABC: [n, senders, d_model]."""
+    return torch.stack([abc.out[:, l, h] - clean.out[:, l, h] for l, h in senders], dim=1)
 
+
+def attribution_scan(ctx: ModelContext, prompts: PromptSet, clean: IOIPass, abc: IOIPass,
+                     senders: list[Head], receivers: list[Head]) -> torch.Tensor:
+    """Linearised path-patching effects of every sender at once: the gradient of
+    logit(IO) - logit(S) with respect to each receiver's query input at END, dotted with the
+    sender's output change. Returns the estimated drop [n, senders]."""
+    deltas = _deltas(clean, abc, senders)
+    out = torch.zeros(len(prompts), len(senders))
+    n = len(prompts)
+    with split_queries(ctx):
+        for start in range(0, n, ctx.batch_size):
+            rows = slice(start, min(n, start + ctx.batch_size))
+            end = prompts.index["end"][rows]
+            leaves: dict[int, torch.Tensor] = {}
+
+            def grab(layer: int):  # type: ignore[no-untyped-def]
+                def hook(q_in: torch.Tensor, hook: Any) -> torch.Tensor:
+                    leaf = q_in.detach().requires_grad_(True)
+                    leaves[layer] = leaf
+                    return leaf
+                return hook
+
+            layers = sorted({l for l, _ in receivers})
+            with torch.enable_grad():
+                logits = ctx.bridge.run_with_hooks(
+                    prompts.tokens[rows].to(ctx.device),
+                    fwd_hooks=[(f"blocks.{l}.attn.hook_q_input", grab(l)) for l in layers],
+                    return_type="logits",
+                )
+                idx = torch.arange(logits.shape[0], device=logits.device)
+                last = logits[idx, end.to(logits.device)].float()
+                ld = last.gather(1, prompts.index["io_token"][rows, None].to(last.device)) - \
+                    last.gather(1, prompts.index["s_token"][rows, None].to(last.device))
+                ld.sum().backward()
+            for j, (sl, _) in enumerate(senders):
+                total = torch.zeros(rows.stop - rows.start)
+                for rl, rh in receivers:
+                    if sl < rl:
+                        g = leaves[rl].grad[idx, end.to(idx.device), rh].float().cpu()  # type: ignore[index]
+                        total += (g * deltas[rows, j]).sum(-1)
+                out[rows, j] = -total
+    return out
+
+
+def exact_path_patching(ctx: ModelContext, prompts: PromptSet, clean: IOIPass, abc: IOIPass,
+                        senders: list[Head], receivers: list[Head]) -> torch.Tensor:
+    """Path patching sender -> receivers' queries, batched over (prompt, sender) rows: each row
+    adds its sender's output change at END to the query input of every receiver in a later layer,
+    and the rest of the network runs as usual. Returns the drop of logit(IO) - logit(S) [n, senders]."""
+    deltas = _deltas(clean, abc, senders)
+    base = logit_diff(ctx, clean.final_resid, prompts)
+    n, c = len(prompts), len(senders)
+    prompt_of = torch.arange(n).repeat_interleave(c)
+    sender_of = torch.arange(c).repeat(n)
+    sender_layer = torch.tensor([l for l, _ in senders])
     result = torch.empty(n * c)
-    step = max(1, ctx.batch_size * 4)
-    for start in range(0, n * c, step):
-        rows = slice(start, min(n * c, start + step))
-        p_rows, c_rows = prompt_of_row[rows], cand_of_row[rows]
-        patched = _patched_mover_attention(
-            ctx, prompts, p_rows, cand_layer[c_rows], cand_head[c_rows], corrupted_z, movers
-        )
-        result[rows] = patched - clean[p_rows]
-        if ctx.progress:
-            ctx.progress("ioi patching", min(n * c, start + step), n * c)
+    step = max(1, ctx.batch_size * 2)
+    with split_queries(ctx):
+        for start in range(0, n * c, step):
+            rows = slice(start, min(n * c, start + step))
+            p_rows, s_rows = prompt_of[rows], sender_of[rows]
+            end = prompts.index["end"][p_rows]
+            add = deltas[p_rows, s_rows]  # [r, d_model]
+
+            def patch(layer: int):  # type: ignore[no-untyped-def]
+                heads = [h for l, h in receivers if l == layer]
+                active = (sender_layer[s_rows] < layer)
+
+                def hook(q_in: torch.Tensor, hook: Any) -> torch.Tensor:
+                    q_in = q_in.clone()
+                    idx = torch.arange(q_in.shape[0], device=q_in.device)
+                    delta = (add * active[:, None]).to(q_in)
+                    for h in heads:
+                        q_in[idx, end.to(q_in.device), h] += delta
+                    return q_in
+                return hook
+
+            layers = sorted({l for l, _ in receivers})
+            logits = ctx.logits(prompts.tokens[p_rows], [(f"blocks.{l}.attn.hook_q_input", patch(l)) for l in layers])
+            last = logits[torch.arange(logits.shape[0]), end]
+            ld = last.gather(1, prompts.index["io_token"][p_rows, None]) - last.gather(1, prompts.index["s_token"][p_rows, None])
+            result[rows] = base[p_rows] - ld[:, 0]
+            if ctx.progress:
+                ctx.progress("ioi path patching", min(n * c, start + step), n * c)
     return result.view(n, c)
-
-
-def _patched_mover_attention(
-    ctx: ModelContext,
-    prompts: PromptSet,
-    p_rows: torch.Tensor,
-    layers: torch.Tensor,
-    heads: torch.Tensor,
-    corrupted_z: torch.Tensor,
-    movers: list[tuple[int, int]],
-) -> torch.Tensor:
-    """One batched pass: row i is prompt p_rows[i] with head (layers[i], heads[i]) patched at the
-    final position. Returns the movers' mean attention from the final position to S1+S2: [rows]."""
-    end = prompts.index["end"][p_rows]
-    s_positions = torch.stack([prompts.index["s1"], prompts.index["s2"]], dim=1)[p_rows]
-    read: dict[int, torch.Tensor] = {}
-
-    def patch(layer: int):  # type: ignore[no-untyped-def]
-        which = (layers == layer).nonzero().flatten()
-        replacement = corrupted_z[p_rows[which], layer, heads[which]]  # [r, d_head]
-
-        def hook(z: torch.Tensor, hook: Any) -> torch.Tensor:
-            z = z.clone()
-            z[which.to(z.device), end[which].to(z.device), heads[which].to(z.device)] = replacement.to(z)
-            return z
-
-        return hook
-
-    def reader(layer: int):  # type: ignore[no-untyped-def]
-        def hook(pattern: torch.Tensor, hook: Any) -> None:
-            rows = kernels.attention_rows(pattern, end)  # [r, heads, k]
-            picks = s_positions[:, None, :].expand(-1, rows.shape[1], -1).to(pattern.device)
-            read[layer] = rows.gather(-1, picks).sum(-1).float().cpu()
-
-        return hook
-
-    hooks = [(f"blocks.{layer}.attn.hook_z", patch(layer)) for layer in sorted(set(layers.tolist()))]
-    hooks += [(f"blocks.{layer}.attn.hook_pattern", reader(layer)) for layer in sorted({l for l, _ in movers})]
-    ctx.forward(prompts.tokens[p_rows], hooks)
-    return torch.stack([read[l][:, h] for l, h in movers], dim=1).mean(1)
 
 
 @register
 class SInhibitionDetector(Detector):
     metadata = DetectorMetadata(
         name="s-inhibition",
-        version="1.0",
+        version="2.0",
         head_types=("s-inhibition",),
         paper="2023-interpretability-wild-circuit-indirect-object",
-        method="On IOI prompts: attention from the final token to S2 versus IO, and the causal "
-        "effect of the head's output at the final token on the name movers' attention to the "
-        "subject, by activation patching from ABC-corrupted prompts (S2 replaced by a third "
-        "name). All candidate heads in layers below the name movers are patched in one batched "
-        "pass. Name movers are those the name-mover detector labels (its best 3 for ranking "
-        "when it labels none). Score = mean increase of the movers' attention to S.",
-        data="IOI prompts and their ABC corruption, from 5 templates with single-token names",
-        label_rules={
-            "s-inhibition": "the model has labelled name movers; patching the head raises their "
-            f"attention to S by more than {SIGNIFICANCE:g} standard errors; and the head attends "
-            "more to S2 than to IO"
-        },
+        method="Path patching (Wang et al.) from each head into the name movers' queries: the head's "
+        "output at the final position is changed to its value on the ABC prompt only in the query "
+        "input of the name movers (the heads the name-mover detector labels), the rest of the network "
+        "runs as usual, and the drop of logit(IO) - logit(S) is measured as a fraction of the clean "
+        "difference. Candidates are scanned first with attribution patching (gradient at the name "
+        "movers' queries times the output change, all heads from one backward pass) and the highest "
+        "are confirmed exactly; only confirmed heads can be labelled. Attention check: the final "
+        "position's attention to S2 on the clean prompt minus on the ABC prompt (where S2 is a new "
+        "name), which a head that merely attends to recent names does not pass.",
+        data="IOI prompts (both name orders) and their ABC corruption",
+        null="one-sided t-tests over prompts of the per-prompt path-patching effects against zero, "
+        "Holm-adjusted over all candidate heads",
+        score_range=(-1.0, 1.0),
+        changes="2.0: path patching into the name movers' queries (1.0: activation patching read at "
+        "their attention); attribution scan with exact confirmation; effect floor; Holm; the "
+        "recency-controlled attention check (1.0: attends S2 more than IO).",
     )
 
     @dataclass(frozen=True)
     class Config:
-        n_prompts: int = 32
+        n_prompts: int = 64
         seed: int = 0
+        effect_floor: float = EFFECT_FLOOR
+        scan: bool = True  # False: exact path patching for every candidate
+        confirm_top_k: int = 8
+        calibration: Calibration = field(default_factory=Calibration)
+
+    @classmethod
+    def checks(cls, config: Any) -> dict[str, list[Check]]:
+        return {"s-inhibition": [
+            *effect_checks(config.calibration, config.effect_floor, CONVENTION,
+                           what="mean path-patching effect through the name movers' queries, as a fraction of "
+                           "the clean logit difference"),
+            Check("s2_attention_gain_ci_low", ">", 0.0, CONVENTION,
+                  "lower end of the 95% interval of attention to S2 on clean minus ABC prompts"),
+        ]}
 
     def _nm_config(self) -> NameMoverDetector.Config:
-        return NameMoverDetector.Config(n_prompts=self.config.n_prompts, seed=self.config.seed)
+        return NameMoverDetector.Config(n_prompts=self.config.n_prompts, seed=self.config.seed,
+                                        calibration=self.config.calibration)
 
     def data_fingerprints(self, ctx: ModelContext) -> dict[str, str]:
         return NameMoverDetector(self._nm_config()).data_fingerprints(ctx)
 
     def score(self, ctx: ModelContext) -> list[HeadTypeScores]:
-        prompts = ioi_data(ctx, self.config.n_prompts, self.config.seed)
-        movers, movers_labelled = NameMoverDetector.movers(name_mover_scores(ctx, self._nm_config()))
-        attention = ioi_end_attention(ctx, prompts).mean(0)
-        to_io, to_s2 = attention[..., 0], attention[..., 2]
-        top_layer = max(layer for layer, _ in movers)
-        candidates = [(l, h) for l in range(top_layer) for h in range(ctx.n_heads)]
-        effect = torch.zeros(ctx.n_layers, ctx.n_heads)
-        stderr = torch.zeros(ctx.n_layers, ctx.n_heads)
-        if candidates:
-            mean, se = kernels.mean_and_stderr(patching_effects(ctx, prompts, candidates, movers), dim=0)
-            for (l, h), m, s in zip(candidates, mean.tolist(), se.tolist(), strict=True):
-                effect[l, h], stderr[l, h] = m, s
-        labels = (effect > SIGNIFICANCE * stderr) & (effect > 0) & (to_s2 > to_io)
-        if not movers_labelled:
-            labels[:] = False
-        return [
-            HeadTypeScores(
-                "s-inhibition",
-                effect,
-                labels,
-                {"effect": effect, "effect_stderr": stderr, "attention_s2": to_s2, "attention_io": to_io},
-            )
-        ]
-
+        c = self.config
+        prompts = ioi_data(ctx, c.n_prompts, c.seed)
+        clean, abc = ioi_passes(ctx, prompts)
+        receivers, nm_scores = name_mover_heads(ctx, self._nm_config())
+        labelled = bool(receivers)
+        if not receivers:  # rank against the strongest direct effects, but label nothing
+            receivers = nm_scores[0].top(3)
+        top = max(l for l, _ in receivers)
+        senders = [(l, h) for l in range(top) for h in range(ctx.n_heads) if (l, h) not in receivers]
+        candidates = torch.zeros(ctx.n_layers, ctx.n_heads, dtype=torch.bool)
+        for l, h in senders:
+            candidates[l, h] = True
+        base = float(logit_diff(ctx, clean.final_resid, prompts).mean())
+        scale = base if base > 0 else 1.0
+        estimate = torch.zeros(len(prompts), ctx.n_layers, ctx.n_heads)
+        exact = torch.zeros_like(estimate)
+        confirmed = torch.zeros_like(candidates)
+        if senders:
+            if c.scan:
+                scanned = attribution_scan(ctx, prompts, clean, abc, senders, receivers) / scale
+                means = scanned.mean(0)
+                order = means.argsort(descending=True).tolist()
+                chosen = {senders[i] for i in order[: c.confirm_top_k]}
+                chosen |= {senders[i] for i in range(len(senders)) if float(means[i]) >= c.effect_floor / 2}
+                for j, (l, h) in enumerate(senders):
+                    estimate[:, l, h] = scanned[:, j]
+            else:
+                chosen = set(senders)
+            to_confirm = [s for s in senders if s in chosen]
+            exact_values = exact_path_patching(ctx, prompts, clean, abc, to_confirm, receivers) / scale
+            for j, (l, h) in enumerate(to_confirm):
+                exact[:, l, h] = exact_values[:, j]
+                confirmed[l, h] = True
+        gain = clean.attention[..., 2] - abc.attention[..., 2]
+        gain_low, _ = stats.bootstrap_mean_ci(gain, c.calibration.n_boot, seed=c.calibration.seed)
+        extra = {
+            "s2_attention_gain_ci_low": gain_low,
+            "s2_attention_gain": gain.mean(0),
+            "attribution_estimate": estimate.mean(0),
+            "confirmed_exactly": confirmed.float(),
+            "receivers_labelled": torch.full((ctx.n_layers, ctx.n_heads), float(labelled)),
+        }
+        result = effect_result("s-inhibition", exact, candidates, c.effect_floor, CONVENTION, c.calibration,
+                               extra=extra, checks=self.checks(c)["s-inhibition"],
+                               allowed=confirmed & torch.tensor(labelled))
+        # Unconfirmed candidates keep their scan estimate as score (for ranking only).
+        result.scores = torch.where(confirmed, result.scores, estimate.mean(0))
+        return [result]

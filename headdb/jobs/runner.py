@@ -1,10 +1,12 @@
 """Run detectors on a loaded model and store the outcome.
 
-All detectors are computed first, with nothing written; then every run, score and label is
-written in one transaction. An interrupted job therefore leaves the database as it was, and a
-detector that raises leaves no scores at all (its failure is recorded as a failed run with the
-error, and the job exits with that error). A detector whose model, version, configuration and
-data are unchanged since its last successful run is skipped unless ``force`` is set.
+A job (1) reads which detectors are unchanged since their last successful run, in a short
+read-only transaction; (2) computes every other detector with no transaction open; (3) writes
+all runs, scores and labels in one transaction that holds headdb's writer lock
+(``write_session``). Inside that transaction it looks again for an equivalent run, so concurrent
+jobs on one model store one run, not several. An interrupted job leaves the database as it was;
+a detector that raises leaves no scores at all (its failure is recorded as a failed run, and the
+job exits with the error). ``force`` replaces the equivalent run instead of skipping.
 """
 
 from __future__ import annotations
@@ -20,14 +22,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from headdb.api import HeadDB
+from headdb.catalog.ingest import add_missing_head_types
+from headdb.db.engine import write_session
 from headdb.db.migrate import ensure_current
-from headdb.db.models import DetectorRun, Head, HeadLabel, HeadScore, HeadType, Model
+from headdb.db.models import DetectorRun, Head, HeadLabel, HeadScore, HeadType, Model, model_name_key
 from headdb.detectors import REGISTRY, Detector, HeadTypeScores, ModelContext, get_detector
-from headdb.errors import DetectJobError
+from headdb.errors import DetectJobError, ModelLoadError
 from headdb.jobs.loading import LoadedModel
 
 
@@ -104,13 +108,31 @@ class _Progress:
             self.outer.close()
 
 
+def find_model(session: Session, name: str, revision: str) -> Model | None:
+    """The stored model with this identity (name compared by ``model_name_key``)."""
+    return session.scalar(select(Model).where(Model.name_key == model_name_key(name), Model.revision == revision))
+
+
+def check_shape(session: Session, loaded: LoadedModel, ctx: ModelContext) -> None:
+    """Refuse, before any computation, to store a model under an identity whose stored shape differs."""
+    model = find_model(session, loaded.name, loaded.revision)
+    if model is None or model.n_layers is None:
+        return
+    if (model.n_layers, model.n_heads) != (ctx.n_layers, ctx.n_heads):
+        raise ModelLoadError(
+            f"model {model.name!r} in the database has {model.n_layers} layers x {model.n_heads} heads, "
+            f"but the loaded model has {ctx.n_layers} x {ctx.n_heads}; store it under another --name"
+        )
+
+
 def _upsert_model(session: Session, loaded: LoadedModel, ctx: ModelContext) -> Model:
-    model = session.scalar(select(Model).where(Model.name == loaded.name))
+    model = find_model(session, loaded.name, loaded.revision)
     if model is None:
-        model = Model(name=loaded.name)
+        model = Model(name=loaded.name, revision=loaded.revision)
         session.add(model)
     model.source = loaded.source
-    model.revision = loaded.revision
+    model.source_kind = loaded.source_kind
+    model.step = loaded.step
     model.weights_fingerprint = loaded.weights_fingerprint
     model.architecture = loaded.architecture or model.architecture
     model.n_layers, model.n_heads, model.n_kv_heads = ctx.n_layers, ctx.n_heads, ctx.n_kv_heads
@@ -120,7 +142,7 @@ def _upsert_model(session: Session, loaded: LoadedModel, ctx: ModelContext) -> M
     return model
 
 
-def _heads(session: Session, model: Model, n_layers: int, n_heads: int) -> dict[tuple[int, int], Head]:
+def _heads(session: Session, model: Model, n_layers: int, n_heads: int) -> dict[tuple[int, int], int]:
     existing = {(h.layer, h.head): h for h in session.scalars(select(Head).where(Head.model_id == model.id))}
     for layer in range(n_layers):
         for head in range(n_heads):
@@ -128,17 +150,18 @@ def _heads(session: Session, model: Model, n_layers: int, n_heads: int) -> dict[
                 existing[(layer, head)] = Head(model=model, layer=layer, head=head)
                 session.add(existing[(layer, head)])
     session.flush()
-    return existing
+    return {k: h.id for k, h in existing.items()}
 
 
-def _previous_runs(session: Session, model_name: str, c: _Computed, loaded: LoadedModel) -> list[DetectorRun]:
+def _previous_runs(session: Session, loaded: LoadedModel, c: _Computed) -> list[DetectorRun]:
     meta = c.detector.metadata
     return list(
         session.scalars(
             select(DetectorRun)
             .join(Model)
             .where(
-                Model.name == model_name,
+                Model.name_key == model_name_key(loaded.name),
+                Model.revision == loaded.revision,
                 DetectorRun.detector == meta.name,
                 DetectorRun.detector_version == meta.version,
                 DetectorRun.config_fingerprint == c.config_fp,
@@ -148,6 +171,7 @@ def _previous_runs(session: Session, model_name: str, c: _Computed, loaded: Load
                 DetectorRun.dtype == loaded.dtype,
                 DetectorRun.status == "succeeded",
             )
+            .order_by(DetectorRun.id)
         )
     )
 
@@ -166,48 +190,43 @@ def run_detectors(
     names = list(detectors) if detectors else sorted(REGISTRY)
     classes = [get_detector(n) for n in names]
     bar = _Progress(len(classes), progress)
-    ctx = ModelContext(loaded.bridge, batch_size=batch_size, progress=bar.batch)
+    ctx = ModelContext(loaded.bridge, batch_size=batch_size, progress=bar.batch, probes=loaded.probes)
     outcomes: dict[str, DetectorOutcome] = {}
-    computed: list[_Computed] = []
-    try:
-        with Session(db.engine) as session:
-            for cls in classes:
-                detector = cls()
-                meta = detector.metadata
-                bar.detector(meta.name)
-                reason = detector.applicable(ctx)
-                if reason is not None:
-                    outcomes[meta.name] = DetectorOutcome(meta.name, "not-applicable", reason)
-                    bar.step()
-                    continue
-                c = _Computed(
-                    detector,
-                    config_fp=_sha(detector.config_dict()),
-                    data_fp=_sha(detector.data_fingerprints(ctx)),
-                    started=_now(),
-                    duration=0.0,
+    pending: list[_Computed] = []
+    with Session(db.engine) as session:  # a short read: what is unchanged, and is the shape right
+        check_shape(session, loaded, ctx)
+        for cls in classes:
+            detector = cls()
+            meta = detector.metadata
+            reason = detector.applicable(ctx)
+            if reason is not None:
+                outcomes[meta.name] = DetectorOutcome(meta.name, "not-applicable", reason)
+                continue
+            c = _Computed(detector, _sha(detector.config_dict()), _sha(detector.data_fingerprints(ctx)), _now(), 0.0)
+            previous = _previous_runs(session, loaded, c)
+            if previous and not force:
+                outcomes[meta.name] = DetectorOutcome(
+                    meta.name, "skipped", f"unchanged since run {previous[-1].id}; use --force to rerun",
+                    run_id=previous[-1].id,
                 )
-                previous = _previous_runs(session, loaded.name, c, loaded)
-                if previous and not force:
-                    outcomes[meta.name] = DetectorOutcome(
-                        meta.name, "skipped", f"unchanged since run {previous[-1].id}; use --force to rerun",
-                        run_id=previous[-1].id,
-                    )
-                    bar.step()
-                    continue
-                t0 = time.perf_counter()
-                try:
-                    c.scores = detector.score(ctx)
-                except Exception as exc:  # a detector bug must not take the others' results down silently
-                    c.error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"
-                c.duration = time.perf_counter() - t0
-                computed.append(c)
-                bar.step()
+                continue
+            pending.append(c)
+    try:
+        for c in pending:  # the slow part, with no transaction open
+            bar.detector(c.detector.metadata.name)
+            t0 = time.perf_counter()
+            c.started = _now()
+            try:
+                c.scores = c.detector.score(ctx)
+            except Exception as exc:  # a detector bug must not take the others' results down silently
+                c.error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"
+            c.duration = time.perf_counter() - t0
+            bar.step()
     finally:
         bar.close()
 
-    failed = [c for c in computed if c.error is not None]
-    with Session(db.engine) as session, session.begin():
+    failed = [c for c in pending if c.error is not None]
+    with write_session(db.engine) as session:
         model = _upsert_model(session, loaded, ctx)
         versions = library_versions()
         if failed:
@@ -218,21 +237,33 @@ def run_detectors(
                     c.detector.metadata.name, "failed", (c.error or "").splitlines()[0], c.duration
                 )
         else:
-            heads = _heads(session, model, ctx.n_layers, ctx.n_heads)
-            types = {ht.slug: ht for ht in session.scalars(select(HeadType))}
-            for c in computed:
-                for old in _previous_runs(session, loaded.name, c, loaded):
-                    session.delete(old)  # --force replaces the equivalent run instead of duplicating it
-                run = _run_row(model, c, loaded, versions)
-                session.add(run)
-                labelled = _write_scores(session, run, c, heads, types)
-                session.flush()
-                name = c.detector.metadata.name
-                outcomes[name] = DetectorOutcome(name, "succeeded", "", c.duration, run.id, labelled)
+            _write_all(session, model, pending, loaded, ctx, versions, force, outcomes)
     if failed:
         details = "; ".join(f"{c.detector.metadata.name}: {(c.error or '').splitlines()[0]}" for c in failed)
         raise DetectJobError(f"detector(s) failed, so no scores were stored: {details}")
     return [outcomes[n] for n in names if n in outcomes]
+
+
+def _write_all(session: Session, model: Model, pending: list[_Computed], loaded: LoadedModel, ctx: ModelContext,
+               versions: dict[str, str], force: bool, outcomes: dict[str, DetectorOutcome]) -> None:
+    head_ids = _heads(session, model, ctx.n_layers, ctx.n_heads)
+    wanted = {r.head_type for c in pending for r in c.scores or []}
+    add_missing_head_types(session, wanted)  # first use: the packaged taxonomy, no ingest needed
+    types = {ht.slug: ht.id for ht in session.scalars(select(HeadType).where(HeadType.slug.in_(wanted)))}
+    for c in pending:
+        name = c.detector.metadata.name
+        previous = _previous_runs(session, loaded, c)
+        if previous and not force:  # another job stored the same run while this one computed
+            outcomes[name] = DetectorOutcome(name, "skipped", f"stored meanwhile by another job as run {previous[-1].id}",
+                                             run_id=previous[-1].id)
+            continue
+        for old in previous:
+            session.delete(old)  # --force replaces the equivalent run instead of duplicating it
+        run = _run_row(model, c, loaded, versions)
+        session.add(run)
+        session.flush()
+        labelled = _write_scores(session, run.id, c, head_ids, types)
+        outcomes[name] = DetectorOutcome(name, "succeeded", "", c.duration, run.id, labelled)
 
 
 def _run_row(model: Model, c: _Computed, loaded: LoadedModel, versions: dict[str, str]) -> DetectorRun:
@@ -256,35 +287,36 @@ def _run_row(model: Model, c: _Computed, loaded: LoadedModel, versions: dict[str
     )
 
 
-def _write_scores(
-    session: Session,
-    run: DetectorRun,
-    c: _Computed,
-    heads: dict[tuple[int, int], Head],
-    types: dict[str, HeadType],
-) -> dict[str, list[str]]:
+def _number(value: Any) -> float | None:
+    value = float(value)
+    return None if value != value else value  # NaN is stored as NULL
+
+
+def _write_scores(session: Session, run_id: int, c: _Computed, head_ids: dict[tuple[int, int], int],
+                  types: dict[str, int]) -> dict[str, list[str]]:
     labelled: dict[str, list[str]] = {}
+    score_rows: list[dict[str, Any]] = []
+    label_rows: list[dict[str, Any]] = []
     for result in c.scores or []:
-        head_type = types.get(result.head_type)
-        if head_type is None:
-            raise DetectJobError(
-                f"detector {c.detector.metadata.name!r} scores head type {result.head_type!r}, which "
-                "is not in the database; run `headdb ingest` first"
-            )
+        type_id = types[result.head_type]
         ranks = result.ranks
-        for (layer, head), row in heads.items():
+        for (layer, head), head_id in head_ids.items():
             value = float(result.scores[layer, head])
-            session.add(
-                HeadScore(
-                    run=run,
-                    head_type=head_type,
-                    head=row,
-                    score=value,
-                    rank=int(ranks[layer, head]),
-                    components={k: float(v[layer, head]) for k, v in result.components.items()},
-                )
-            )
+            score_rows.append({
+                "run_id": run_id, "head_type_id": type_id, "head_id": head_id, "score": value,
+                "rank": int(ranks[layer, head]),
+                "components": {k: _number(v[layer, head]) for k, v in result.components.items()},
+                "ci_low": _number(result.ci_low[layer, head]) if result.ci_low is not None else None,
+                "ci_high": _number(result.ci_high[layer, head]) if result.ci_high is not None else None,
+                "p_value": _number(result.p_value[layer, head]) if result.p_value is not None else None,
+                "q_value": _number(result.q_value[layer, head]) if result.q_value is not None else None,
+            })
             if bool(result.labels[layer, head]):
-                session.add(HeadLabel(run=run, head_type=head_type, head=row, score=value))
+                label_rows.append({"run_id": run_id, "head_type_id": type_id, "head_id": head_id, "score": value,
+                                   "evidence": result.evidence(layer, head)})
         labelled[result.head_type] = [f"{l}.{h}" for l, h in result.labelled()]
+    if score_rows:
+        session.execute(insert(HeadScore), score_rows)
+    if label_rows:
+        session.execute(insert(HeadLabel), label_rows)
     return labelled

@@ -1,8 +1,10 @@
 """Indirect-object-identification prompts (Wang et al.) and their ABC corruption.
 
-Clean: "When Mary and John went to the store, John gave a drink to" (IO = Mary, S = John).
+Clean: "When Mary and John went to the store, John gave a drink to" (IO = Mary, S = John), with
+both name orders: ABBA (IO first) and BABA (S first), half of each, as Wang et al. mix them.
 Corrupted ("ABC"): the second subject is replaced by a third name, so no name is repeated and
 nothing marks which name to avoid; patching from it removes the duplicate/S-inhibition signal.
+Templates, names, places and objects come from the model's probes (English by default).
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import torch
 
 from headdb.detectors.datasets import DatasetUnavailable, PromptSet
 from headdb.detectors.datasets.tokens import TokenizerView, build_prompt, pad_batch
-from headdb.detectors.datasets.words import IOI_TEMPLATES, NAMES, OBJECTS, PLACES
 
 
 def _fill(template: str, io: str, s1: str, s2: str, place: str, obj: str) -> tuple[str, dict[str, tuple[int, int]]]:
@@ -36,8 +37,13 @@ def _fill(template: str, io: str, s1: str, s2: str, place: str, obj: str) -> tup
     return text, marks
 
 
+def _io_first(template: str) -> bool:
+    return template.index("{IO}") < template.index("{S}")
+
+
 def ioi_prompts(view: TokenizerView, n_prompts: int, seed: int) -> PromptSet:
-    names = [n for n in NAMES if view.single_token(n) is not None]
+    probes = view.probes
+    names = [n for n in probes.names if view.single_token(n) is not None]
     if len(names) < 3:
         raise DatasetUnavailable(f"only {len(names)} names are single tokens; IOI needs 3 or more")
     rng = random.Random(seed)
@@ -46,7 +52,9 @@ def ioi_prompts(view: TokenizerView, n_prompts: int, seed: int) -> PromptSet:
     while len(rows) < n_prompts and attempts < n_prompts * 20:
         attempts += 1
         io, s, c = rng.sample(names, 3)
-        template, place, obj = rng.choice(IOI_TEMPLATES), rng.choice(PLACES), rng.choice(OBJECTS)
+        # Alternate the name orders so both are equally represented.
+        orders = [t for t in probes.ioi_templates if _io_first(t) == (len(rows) % 2 == 0)] or list(probes.ioi_templates)
+        template, place, obj = rng.choice(orders), rng.choice(probes.places), rng.choice(probes.objects)
         text, marks = _fill(template, io, s, s, place, obj)
         ctext, cmarks = _fill(template, io, s, c, place, obj)
         p, q = build_prompt(view, text, marks), build_prompt(view, ctext, cmarks)
@@ -57,14 +65,14 @@ def ioi_prompts(view: TokenizerView, n_prompts: int, seed: int) -> PromptSet:
         clean.append(p.ids)
         corrupt.append(q.ids)
         rows.append((p.spans["io"][0], p.spans["s1"][0], p.spans["s2"][0], p.spans["end"][0],
-                     view.single_token(io), view.single_token(s)))
+                     view.single_token(io), view.single_token(s), int(_io_first(template))))
     if len(rows) < max(4, n_prompts // 4):
         raise DatasetUnavailable(f"could build only {len(rows)} IOI prompts for this tokenizer")
     cols = torch.tensor(rows, dtype=torch.long)
     index = {
         "io": cols[:, 0], "s1": cols[:, 1], "s2": cols[:, 2], "end": cols[:, 3],
-        "io_token": cols[:, 4], "s_token": cols[:, 5],
+        "io_token": cols[:, 4], "s_token": cols[:, 5], "io_first": cols[:, 6],
         "corrupted_tokens": pad_batch(corrupt, view.pad_id),
     }
     return PromptSet("ioi", pad_batch(clean, view.pad_id), index,
-                     {"seed": seed, "n_names": len(names)})
+                     {"seed": seed, "n_names": len(names), "probes": probes.source})

@@ -1,5 +1,6 @@
 """Ordinal token sets for successor heads (Gould et al.): numbers, number words, ordinals, days,
-months and letters, keeping only members that are single tokens of the model's vocabulary."""
+months and letters by default (the model's probes may name others), keeping only members that
+are single tokens of the model's vocabulary; and the name tokens copy scores read."""
 
 from __future__ import annotations
 
@@ -7,12 +8,11 @@ import torch
 
 from headdb.detectors.datasets import DatasetUnavailable, PromptSet
 from headdb.detectors.datasets.tokens import TokenizerView
-from headdb.detectors.datasets.words import ORDINAL_SETS
 
 
 def ordinal_tokens(view: TokenizerView) -> PromptSet:
     ids, set_ids, orders, kept = [], [], [], {}
-    for set_index, (name, members) in enumerate(ORDINAL_SETS.items()):
+    for set_index, (name, members) in enumerate(view.probes.ordinal_sets.items()):
         present = [(order, view.single_token(word)) for order, word in enumerate(members)]
         present = [(order, tid) for order, tid in present if tid is not None]
         if len(present) < 3:
@@ -39,14 +39,12 @@ def ordinal_tokens(view: TokenizerView) -> PromptSet:
         "ordinal_tokens",
         tokens,
         {"set": set_tensor, "order": order_tensor},
-        {"sets": kept, "pairs": [src, dst]},
+        {"sets": kept, "pairs": [src, dst], "probes": view.probes.source},
     )
 
 
 def name_tokens(view: TokenizerView) -> PromptSet:
-    from headdb.detectors.datasets.words import NAMES
-
-    ids = [tid for tid in (view.single_token(n) for n in NAMES) if tid is not None]
+    ids = [tid for tid in (view.single_token(n) for n in view.probes.names) if tid is not None]
     if len(ids) < 3:
         raise DatasetUnavailable("fewer than three names are single tokens")
     return PromptSet("name_tokens", torch.tensor(ids, dtype=torch.long)[:, None], {}, {})

@@ -8,7 +8,17 @@ from typing import Any
 
 import torch
 
+from headdb.detectors.datasets import DatasetUnavailable
+from headdb.detectors.datasets.probes import Probes, english
+
 _BYTE_PIECE = re.compile(r"^<0x[0-9A-Fa-f]{2}>$")
+_WORD_START = ("\u0120", "\u2581")  # GPT-2 BPE's "Ġ" and sentencepiece's "▁" mark a preceding space
+
+# Which tokens random-token probes draw from. "default": the model's probe file's random words if
+# it names any, else "all"; "all": every ordinary token; "word-start" / "word-inner": ordinary
+# tokens that do / do not begin a word (BPE "Ġ" or sentencepiece "▁"; word-level vocabularies
+# count every token as a word start).
+POOLS = ("default", "all", "word-start", "word-inner")
 
 
 @dataclass(frozen=True)
@@ -24,9 +34,10 @@ class TokenizerView:
     score attention *to* BOS as a target, so heads that park attention there score low.
     """
 
-    def __init__(self, tokenizer: Any, vocab_size: int) -> None:
+    def __init__(self, tokenizer: Any, vocab_size: int, probes: Probes | None = None) -> None:
         self.tokenizer = tokenizer
         self.vocab_size = vocab_size
+        self.probes = probes or english()
         self.bos_id: int | None = tokenizer.bos_token_id
         self.pad_id: int = (
             tokenizer.pad_token_id
@@ -71,6 +82,23 @@ class TokenizerView:
         enc = self.encode(text)
         covering = [i for i, (a, b) in enumerate(enc.offsets) if b > len("and ")]
         return enc.ids[covering[0]] if covering else None
+
+    def pool(self, kind: str = "default") -> torch.Tensor:
+        """Token ids random-token probes draw from (see ``POOLS``)."""
+        if kind not in POOLS:
+            raise DatasetUnavailable(f"unknown token pool {kind!r}; choose one of {', '.join(POOLS)}")
+        if kind == "default":
+            if self.probes.random_words is None:
+                return self.ordinary_token_ids()
+            ids = [self.single_token(w) for w in self.probes.random_words]
+            return torch.tensor(sorted({i for i in ids if i is not None}), dtype=torch.long)
+        ids = self.ordinary_token_ids()
+        if kind == "all":
+            return ids
+        pieces = self.tokenizer.convert_ids_to_tokens(ids.tolist())
+        word_level = not any(p.startswith(_WORD_START) for p in pieces)
+        starts = torch.tensor([word_level or p.startswith(_WORD_START) for p in pieces])
+        return ids[starts] if kind == "word-start" else ids[~starts]
 
     def ordinary_token_ids(self) -> torch.Tensor:
         """Ids usable as 'random tokens': not special, not byte-fallback pieces."""

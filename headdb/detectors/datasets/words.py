@@ -104,6 +104,13 @@ RELATIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "continent": ("{S} is a country on the continent of", ("continent", "continents", "country")),
     "currency": ("The official currency of {S} is the", ("currency", "money", "currencies")),
 }
+# More ways to ask each relation; every template contains the relation's span below.
+EXTRA_RELATION_TEMPLATES: dict[str, tuple[str, ...]] = {
+    "capital": ("In {S}, the capital city is", "The name of the capital city of {S} is"),
+    "language": ("In {S}, the official language is", "The main official language of {S} is"),
+    "continent": ("{S} lies on the continent of", "The continent where {S} is located is"),
+    "currency": ("In {S}, the official currency is the", "People in {S} pay with the official currency, the"),
+}
 RELATION_SPANS: dict[str, str] = {
     "capital": "capital city",
     "language": "official language",

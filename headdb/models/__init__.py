@@ -1,1 +1,0 @@
-"""Models headdb builds itself: the planted ground-truth model and its random control."""

@@ -1,0 +1,1 @@
+"""Detector validation: every detector against the ground-truth zoo (``headdb validate-detectors``)."""

@@ -1,0 +1,201 @@
+"""Ground truth for a trained zoo model: which heads play which role, from ablation on each
+task's own metric, with every number recorded.
+
+For each ``RoleTest`` (see ``headdb.zoo.tasks``) and each head, the head's output is replaced by
+its output on the corrupted twin, and the effect is the fraction of the clean-minus-corrupted
+metric gap that this removes. headdb's conventions for turning effects into roles:
+
+- positive: effect >= ``POSITIVE`` (0.05) on some test of the type, or one of a redundant pair:
+  two heads whose joint effect reaches 0.05 and exceeds the sum of their single effects by at
+  least 0.025 (each covers for the other, so neither shows alone);
+- negative: effect < ``NEGATIVE`` (0.02) on every test of the type (a head that works the other
+  way, such as a name mover for the negative-name-mover test, is a negative);
+- ambiguous: anything between; reported, and left out of precision and recall.
+
+A task the model does not solve (gap below ``MIN_GAP`` of the clean metric's scale) gives no
+roles, and the file says so.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from headdb.zoo import ablation
+from headdb.zoo.tasks import CONTRASTS, ROLE_TESTS, Contrast, RoleTest
+
+POSITIVE, NEGATIVE = 0.05, 0.02
+MIN_GAP = 1.0  # in metric units (logit difference or log-probability)
+N_PROMPTS = 128
+
+CONVENTIONS = {
+    "positive_effect": POSITIVE,
+    "negative_effect": NEGATIVE,
+    "min_gap": MIN_GAP,
+    "prompts_per_contrast": N_PROMPTS,
+    "note": "headdb conventions: a head has a role when replacing its output by its output on the "
+    "corrupted prompt removes at least 5% of the clean-corrupted metric gap (or when it is one of a "
+    "redundant pair that does together); it is a negative when no test of the type shows an effect "
+    "of 2% in the role's direction; in between it is ambiguous and left out of precision and recall.",
+}
+
+
+@dataclass
+class Encoded:
+    clean: torch.Tensor
+    corrupted: torch.Tensor
+    targets: list[tuple[int, int, int, int | None]]
+    positions: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> bool [b, t]
+
+
+def encode(contrasts: list[Contrast], index: dict[str, int]) -> Encoded:
+    length = max(len(c.clean) for c in contrasts)
+    clean = torch.zeros(len(contrasts), length, dtype=torch.long)
+    corrupted = torch.zeros_like(clean)
+    targets: list[tuple[int, int, int, int | None]] = []
+    names = {n for c in contrasts for n in c.positions}
+    positions = {n: torch.zeros(len(contrasts), length, dtype=torch.bool) for n in names}
+    for row, c in enumerate(contrasts):
+        clean[row, : len(c.clean)] = torch.tensor([index[w] for w in c.clean])
+        corrupted[row, : len(c.corrupted)] = torch.tensor([index[w] for w in c.corrupted])
+        for pos, correct, alt in c.targets:
+            targets.append((row, pos, index[correct], index[alt] if alt is not None else None))
+        for name, where in c.positions.items():
+            positions[name][row, where] = True
+    return Encoded(clean, corrupted, targets, positions)
+
+
+@dataclass
+class ContrastResult:
+    clean: float
+    corrupted: float
+    effects: dict[tuple[str, str], torch.Tensor]  # (positions, path) -> [layers, heads] fraction of gap
+    pairs: dict[tuple[str, str], dict[tuple[tuple[int, int], tuple[int, int]], float]]
+
+    @property
+    def gap(self) -> float:
+        return self.clean - self.corrupted
+
+
+def _effect(lay: ablation.Layout, model: torch.nn.Module, enc: Encoded, clean_run: ablation.Run,
+            corrupt_run: ablation.Run, heads: list[tuple[int, int]], where: torch.Tensor, path: str) -> float:
+    """Mean metric after replacing ``heads`` along ``path`` at ``where``."""
+    if path == "total":
+        patch: dict[int, tuple[list[int], torch.Tensor, torch.Tensor]] = {}
+        for layer, head in heads:
+            hs, _, _ = patch.setdefault(layer, ([], where, corrupt_run.z[layer]))
+            hs.append(head)
+        return float(ablation.metric(ablation.run(model, lay, enc.clean, patch).logits, enc.targets).mean())
+    resid = clean_run.final_resid.clone()
+    for layer, head in heads:
+        delta = (ablation.head_outputs(lay, corrupt_run, layer) - ablation.head_outputs(lay, clean_run, layer))[:, :, head]
+        resid += delta * where[..., None]
+    return float(ablation.metric(ablation.logits_from_resid(lay, resid), enc.targets).mean())
+
+
+def contrast_effects(model: torch.nn.Module, enc: Encoded, tests: list[RoleTest]) -> ContrastResult:
+    """Single-head effects for every (positions, path) the tests ask for, plus pair effects for
+    heads that are individually between the negative and positive bounds."""
+    lay = ablation.layout(model)
+    clean_run = ablation.run(model, lay, enc.clean)
+    corrupt_run = ablation.run(model, lay, enc.corrupted)
+    m_clean = float(ablation.metric(clean_run.logits, enc.targets).mean())
+    m_corrupt = float(ablation.metric(corrupt_run.logits, enc.targets).mean())
+    gap = m_clean - m_corrupt
+    n_layers, n_heads = len(lay.out_proj), lay.n_heads
+    all_heads = [(l, h) for l in range(n_layers) for h in range(n_heads)]
+    effects: dict[tuple[str, str], torch.Tensor] = {}
+    pairs: dict[tuple[str, str], dict[tuple[tuple[int, int], tuple[int, int]], float]] = {}
+    needed = {(t.positions, "total" if t.path == "indirect" else t.path) for t in tests}
+    needed |= {(t.positions, "direct") for t in tests if t.path == "indirect"}
+    for positions, path in sorted(needed):
+        where = enc.positions[positions]
+        grid = torch.zeros(n_layers, n_heads)
+        for layer, head in all_heads:
+            grid[layer, head] = (m_clean - _effect(lay, model, enc, clean_run, corrupt_run, [(layer, head)], where, path)) / gap
+        effects[(positions, path)] = grid
+        middling = [(l, h) for l, h in all_heads if NEGATIVE <= abs(float(grid[l, h])) < POSITIVE]
+        pairs[(positions, path)] = {
+            (a, b): (m_clean - _effect(lay, model, enc, clean_run, corrupt_run, [a, b], where, path)) / gap
+            for a, b in itertools.combinations(middling, 2)
+        }
+    for t in tests:
+        if t.path == "indirect":
+            effects[(t.positions, "indirect")] = effects[(t.positions, "total")] - effects[(t.positions, "direct")]
+    return ContrastResult(m_clean, m_corrupt, effects, pairs)
+
+
+def _coord(head: tuple[int, int]) -> str:
+    return f"{head[0]}.{head[1]}"
+
+
+def assign_roles(results: dict[str, ContrastResult], tests: list[RoleTest], n_layers: int, n_heads: int) -> dict[str, Any]:
+    """Turn effects into positives / negatives / ambiguous per head type (see module docstring)."""
+    roles: dict[str, Any] = {}
+    for head_type in sorted({t.head_type for t in tests}):
+        mine = [t for t in tests if t.head_type == head_type and results[t.contrast].gap >= MIN_GAP]
+        if not mine:
+            continue
+        signed = torch.stack([t.sign * results[t.contrast].effects[(t.positions, t.path)] for t in mine])
+        best = signed.max(0).values
+        positives = {(l, h) for l in range(n_layers) for h in range(n_heads) if best[l, h] >= POSITIVE}
+        redundant = []
+        for t in mine:
+            if t.path == "indirect":
+                continue
+            single = t.sign * results[t.contrast].effects[(t.positions, t.path)]
+            for (a, b), value in results[t.contrast].pairs.get((t.positions, t.path), {}).items():
+                joint = t.sign * value
+                if a in positives or b in positives or min(single[a], single[b]) <= 0:
+                    continue
+                # Redundancy shows as super-additivity: together they matter far more than the
+                # sum of what each does alone (one covers for the other).
+                if joint >= POSITIVE and joint - float(single[a] + single[b]) >= POSITIVE / 2:
+                    redundant.append({"heads": [_coord(a), _coord(b)], "effect": round(joint, 4),
+                                      "sum_of_singles": round(float(single[a] + single[b]), 4)})
+        for pair in redundant:
+            positives |= {tuple(int(x) for x in c.split(".")) for c in pair["heads"]}  # type: ignore[misc]
+        negatives = {(l, h) for l in range(n_layers) for h in range(n_heads)
+                     if best[l, h] < NEGATIVE and (l, h) not in positives}
+        ambiguous = {(l, h) for l in range(n_layers) for h in range(n_heads)} - positives - negatives
+        roles[head_type] = {
+            "positives": sorted(map(_coord, positives)),
+            "negatives": sorted(map(_coord, negatives)),
+            "ambiguous": sorted(map(_coord, ambiguous)),
+            "redundant_pairs": redundant,
+            "tests": [
+                {
+                    "contrast": t.contrast, "positions": t.positions, "path": t.path, "sign": t.sign,
+                    "effects": {f"{l}.{h}": round(float(results[t.contrast].effects[(t.positions, t.path)][l, h]), 4)
+                                for l in range(n_layers) for h in range(n_heads)},
+                }
+                for t in mine
+            ],
+        }
+    return roles
+
+
+def ground_truth(model: torch.nn.Module, contrasts: list[str], index: dict[str, int], seed: int = 1234) -> dict[str, Any]:
+    """Compute the ground-truth record of a trained model for its tasks' contrasts."""
+    tests = [t for t in ROLE_TESTS if t.contrast in contrasts]
+    results: dict[str, ContrastResult] = {}
+    for name in contrasts:
+        rng = random.Random(f"{seed}:{name}")
+        enc = encode([CONTRASTS[name](rng) for _ in range(N_PROMPTS)], index)
+        results[name] = contrast_effects(model, enc, [t for t in tests if t.contrast == name])
+    lay = ablation.layout(model)
+    return {
+        "method": "activation patching of each head's output from the corrupted twin of each prompt "
+        "(zoo tasks' own metric), single heads and pairs; see headdb/zoo/groundtruth.py",
+        "conventions": CONVENTIONS,
+        "contrasts": {
+            name: {"clean_metric": round(r.clean, 4), "corrupted_metric": round(r.corrupted, 4),
+                   "gap": round(r.gap, 4), "solved": r.gap >= MIN_GAP}
+            for name, r in results.items()
+        },
+        "roles": assign_roles(results, tests, len(lay.out_proj), lay.n_heads),
+    }
