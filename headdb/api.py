@@ -51,6 +51,9 @@ if TYPE_CHECKING:
     import pandas as pd
     import torch
 
+    from headdb.circuits.query import CircuitInfo
+    from headdb.validation.query import ValidationInfo
+
 
 class UnknownNameError(NotFoundError):
     """A head type, stage, model or paper name that the database does not know."""
@@ -285,8 +288,9 @@ class HeadDB:
         with self._session() as session:
             m = self._model(session, model)
             query = (
-                select(HeadLabel, HeadScore.rank, DetectorRun)
+                select(HeadLabel, HeadScore, DetectorRun, Model.n_layers * Model.n_heads)
                 .join(DetectorRun, HeadLabel.run_id == DetectorRun.id)
+                .join(Model, DetectorRun.model_id == Model.id)
                 .join(
                     HeadScore,
                     and_(
@@ -307,12 +311,18 @@ class HeadDB:
                     head=label.head.head,
                     head_type=label.head_type.slug,
                     score=label.score,
-                    rank=rank,
+                    rank=scored.rank,
                     detector=run.detector,
                     detector_version=run.detector_version,
                     run_id=run.id,
+                    n_heads_scored=n_heads or 0,
+                    ci_low=scored.ci_low,
+                    ci_high=scored.ci_high,
+                    q_value=scored.q_value,
+                    evidence=tuple(label.evidence or ()),
+                    circuit_id=label.circuit_id,
                 )
-                for label, rank, run in session.execute(query)
+                for label, scored, run, n_heads in session.execute(query)
             ]
             rows.sort(key=lambda r: (r.head_type, r.rank))
             return result_list(LabelInfo, rows)
@@ -363,6 +373,23 @@ class HeadDB:
             m = self._model(session, model)
             ht = self._head_type(session, head_type) if head_type is not None else None
             return result_list(AgreementRow, agreement_rows(session, m, ht))
+
+    def circuits(self, model: str | None = None, task: str | None = None, revision: str = "",
+                 with_edges: bool = True) -> ResultList[CircuitInfo]:
+        """Stored circuits, newest first (of one model and/or task); each record's ``graph()``
+        gives the circuit as plain data or, with ``as_networkx=True``, a networkx DiGraph."""
+        from headdb.circuits.query import CircuitInfo, circuits
+
+        with self._session() as session:
+            m = self._model(session, model, revision) if model is not None else None
+            return result_list(CircuitInfo, circuits(session, m, task, with_edges))
+
+    def validation(self, subset: str | None = None) -> ValidationInfo | None:
+        """The newest detector validation report (of ``subset``: fast, full or custom), or None."""
+        from headdb.validation.query import latest_validation
+
+        with self._session() as session:
+            return latest_validation(session, subset)
 
     def runs(self, model: str | None = None) -> ResultList[RunInfo]:
         """Detector runs, newest first, optionally of one model."""

@@ -202,8 +202,15 @@ def cmd_heads(args: argparse.Namespace) -> int:
     if not labels and not args.json:
         print(f"no detector labels for {args.model} yet; run `headdb detect {args.model}`")
         return 0
-    rows = [dict(label.__dict__, coordinate=label.coordinate) for label in labels]
-    return _emit(args, rows, ["head_type", "coordinate", "score", "rank", "detector", "run_id"])
+    rows = [
+        dict(label.__dict__, coordinate=label.coordinate, interval=label.interval,
+             percentile=None if label.percentile is None else round(label.percentile, 1),
+             rank=f"{label.rank}/{label.n_heads_scored}" if label.n_heads_scored else label.rank)
+        for label in labels
+    ]
+    if args.json:
+        return _emit(args, rows, [])
+    return _emit(args, rows, ["head_type", "coordinate", "score", "interval", "q_value", "rank", "percentile", "detector", "run_id"])
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -245,6 +252,38 @@ def cmd_detect(args: argparse.Namespace) -> int:
     ]
     print(f"model {loaded.name} ({loaded.source}), weights {loaded.weights_fingerprint[:12]}")
     return _emit(args, rows, ["detector", "status", "seconds", "labelled"])
+
+
+def cmd_circuit(args: argparse.Namespace) -> int:
+    from headdb.circuits.discover import CircuitConfig
+    from headdb.circuits.store import run_circuit
+    from headdb.detectors.datasets import DatasetUnavailable
+    from headdb.jobs.loading import load_model
+
+    config = CircuitConfig(method=args.method, ig_steps=args.steps, n_prompts=args.prompts, seed=args.seed,
+                           n_edges=args.edges, target_faithfulness=args.faithfulness, ablation=args.ablation,
+                           selection="top-n" if args.top_n else "greedy")
+    loaded = load_model(args.model, name=args.name, device=args.device, dtype=args.dtype, revision=args.revision,
+                        trust_remote_code=args.trust_remote_code)
+    try:
+        outcome = run_circuit(_db(args), loaded, args.task, config, batch_size=args.batch_size, force=args.force)
+    except DatasetUnavailable as exc:
+        raise CLIError(f"task {args.task!r} cannot be built for {loaded.name}: {exc}") from None
+    info = _db(args).circuits(loaded.name, task=args.task, revision=loaded.revision, with_edges=False)
+    circuit = next(c for c in info if c.id == outcome.circuit_id)
+    row = {"circuit": circuit.id, "status": outcome.status, "task": circuit.task, "method": circuit.method,
+           "edges": f"{circuit.n_edges}/{circuit.n_edges_total}", "faithfulness": circuit.faithfulness,
+           "heads": ", ".join(circuit.heads) or "-"}
+    return _emit(args, [row], ["circuit", "status", "task", "method", "edges", "faithfulness", "heads"])
+
+
+def cmd_circuits(args: argparse.Namespace) -> int:
+    rows = [
+        {"id": c.id, "model": c.model + (f"@{c.revision}" if c.revision else ""), "task": c.task, "method": c.method,
+         "edges": f"{c.n_edges}/{c.n_edges_total}", "faithfulness": c.faithfulness, "heads": ", ".join(c.heads) or "-"}
+        for c in _db(args).circuits(args.model, task=args.task, with_edges=False)
+    ]
+    return _emit(args, rows, ["id", "model", "task", "method", "edges", "faithfulness", "heads"])
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -450,11 +489,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detectors", help="comma-separated detector names (default: all)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default: cpu)")
     p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
-    p.add_argument("--batch-size", type=_positive_int, default=16, help="prompts per forward pass (default: 16)")
+    p.add_argument("--batch-size", type=_positive_int, default=None,
+                   help="prompts per forward pass (default: as many as a quarter of the free memory holds)")
     p.add_argument("--revision", help="hub revision (branch, tag or commit)")
     p.add_argument("--force", action="store_true", help="rerun detectors whose inputs are unchanged since their last run")
     p.add_argument("--trust-remote-code", action="store_true", help="allow the model repository's own Python code to run")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _json_flag(p)
+
+    p = add("circuit", cmd_circuit, "discover a circuit with edge attribution patching (EAP or EAP-IG) and store it")
+    p.add_argument("model", help="hub id or local Hugging Face model directory (as for detect)")
+    p.add_argument("--task", required=True, help="ioi, greater-than or factual:RELATION (e.g. factual:capital)")
+    p.add_argument("--method", choices=["eap-ig", "eap"], default="eap-ig")
+    p.add_argument("--steps", type=_positive_int, default=5, help="integrated-gradient steps (EAP-IG; default 5)")
+    p.add_argument("--edges", type=_positive_int, help="keep this many edges instead of the faithfulness target")
+    p.add_argument("--faithfulness", type=float, default=0.8,
+                   help="the smallest circuit whose normalised faithfulness reaches this (default 0.8)")
+    p.add_argument("--top-n", action="store_true", help="select the top edges by |score| (default: greedy from the logits)")
+    p.add_argument("--ablation", choices=["corrupted", "mean"], default="corrupted",
+                   help="what a removed edge carries: the corrupted prompt's value (default) or the dataset mean")
+    p.add_argument("--prompts", type=_positive_int, default=32, help="clean/corrupted prompt pairs (default 32)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--name", help="name to store the model under (default: registry name, hub id or directory name)")
+    p.add_argument("--revision", help="hub revision or checkpoint")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
+    p.add_argument("--batch-size", type=_positive_int, default=None,
+                   help="prompts per forward pass (default: as many as a quarter of the free memory holds)")
+    p.add_argument("--force", action="store_true", help="rediscover even if an identical circuit is stored")
+    p.add_argument("--trust-remote-code", action="store_true")
+    _json_flag(p)
+
+    p = add("circuits", cmd_circuits, "list stored circuits, newest first")
+    p.add_argument("model", nargs="?")
+    p.add_argument("--task")
     _json_flag(p)
 
     p = add("runs", cmd_runs, "list detector runs, newest first")

@@ -119,10 +119,27 @@ class LabelInfo:
     detector: str
     detector_version: str
     run_id: int
+    n_heads_scored: int = 0  # how many heads the run scored for this type (for the percentile)
+    ci_low: float | None = None  # 95% bootstrap interval of the score
+    ci_high: float | None = None
+    q_value: float | None = None  # p-value against the detector's null, adjusted over heads
+    evidence: tuple[dict[str, Any], ...] = ()  # each check of the rule with its value and source
+    circuit_id: int | None = None  # the circuit the label was read from, if any
 
     @property
     def coordinate(self) -> str:
         return f"{self.layer}.{self.head}"
+
+    @property
+    def percentile(self) -> float | None:
+        """Share of the model's heads scoring below this one, in percent (rank 1 of 144: 99.3)."""
+        if not self.n_heads_scored:
+            return None
+        return 100.0 * (self.n_heads_scored - self.rank) / self.n_heads_scored
+
+    @property
+    def interval(self) -> str:
+        return "" if self.ci_low is None or self.ci_high is None else f"[{self.ci_low:.3f}, {self.ci_high:.3f}]"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -75,28 +75,39 @@ def shared_path(*parts: str) -> Path:
 
 
 @pytest.fixture(scope="session")
-def test_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The planted ground-truth model and its random control, built once per test session."""
-    from headdb.models.planted import build_test_models
+def zoo_dir():  # type: ignore[no-untyped-def]
+    """The directory of a built zoo model (built on first use into the zoo cache, which is keyed
+    by content hash, so repeated test sessions and the main job share it)."""
+    from headdb.zoo import ZOO, build
 
-    models = build_test_models(tmp_path_factory.mktemp("models"))
-    return {"planted": models["headdb-planted"], "random": models["headdb-random-control"]}
+    def get(name: str) -> Path:
+        return build(ZOO[name])
+
+    return get
 
 
 @pytest.fixture(scope="session")
-def contexts(test_models: dict[str, Path]):  # type: ignore[no-untyped-def]
-    """Booted TransformerBridge contexts of the test models (and stories260K when present)."""
+def test_models(zoo_dir) -> dict[str, Path]:  # type: ignore[no-untyped-def]
+    """The planted model and the random control of its shape (from the zoo)."""
+    return {"planted": zoo_dir("zoo-planted"), "random": zoo_dir("zoo-control-planted")}
+
+
+@pytest.fixture(scope="session")
+def contexts(zoo_dir):  # type: ignore[no-untyped-def]
+    """Booted TransformerBridge contexts of zoo models and of stories260K (when present), with
+    each model's probes, cached for the session."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformer_lens.model_bridge import TransformerBridge
 
     from headdb.detectors import ModelContext
+    from headdb.detectors.datasets.probes import for_model
 
     cache: dict[str, object] = {}
 
     def get(name: str) -> ModelContext:
         if name not in cache:
-            path = shared_path("models", "stories260K") if name == "stories260K" else test_models[name]
-            cache[name] = ModelContext(TransformerBridge.boot_transformers(str(path), device="cpu"))
+            path = shared_path("models", "stories260K") if name == "stories260K" else zoo_dir(name)
+            cache[name] = ModelContext(TransformerBridge.boot_transformers(str(path), device="cpu"), probes=for_model(path))
         return cache[name]  # type: ignore[return-value]
 
     return get

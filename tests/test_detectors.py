@@ -1,24 +1,28 @@
-"""Detectors against models whose answers are known, and on the real stories260K model."""
+"""Detectors against models whose answers are known (the zoo's fast subset), on random
+controls, and on the real stories260K model."""
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import torch
-import yaml
 
-from headdb.detectors import REGISTRY
+from headdb.detectors import REGISTRY, default_suite
 from headdb.detectors.base import HeadTypeScores
-from headdb.models.planted import PLANTED_HEADS
+from headdb.zoo.planted import PLANTED_HEADS
+from headdb.zoo.registry import GROUND_TRUTH_FILE
 
 from conftest import PAPERS
 
 pytestmark = pytest.mark.slow
+CONTROLS = ("zoo-control-gpt2", "zoo-control-neox", "zoo-control-llama", "zoo-control-planted")
 
 
-def _all_scores(ctx) -> dict[str, HeadTypeScores]:  # type: ignore[no-untyped-def]
+def _all_scores(ctx, names=None) -> dict[str, HeadTypeScores]:  # type: ignore[no-untyped-def]
     out = {}
-    for cls in REGISTRY.values():
-        detector = cls()
+    for name in names or default_suite():
+        detector = REGISTRY[name]()
         if detector.applicable(ctx) is None:
             for result in detector.score(ctx):
                 out[result.head_type] = result
@@ -27,59 +31,111 @@ def _all_scores(ctx) -> dict[str, HeadTypeScores]:  # type: ignore[no-untyped-de
 
 @pytest.fixture(scope="module")
 def planted_scores(contexts):  # type: ignore[no-untyped-def]
-    return _all_scores(contexts("planted"))
+    return {name: _all_scores(contexts(name)) for name in ("zoo-planted", "zoo-planted-hard")}
 
 
+@pytest.mark.parametrize("model", ["zoo-planted", "zoo-planted-hard"])
 @pytest.mark.parametrize("head_type", sorted(PLANTED_HEADS))
-def test_planted_head_ranks_first_and_alone(planted_scores, head_type: str) -> None:  # type: ignore[no-untyped-def]
-    result = planted_scores[head_type]
+def test_planted_head_ranks_first_and_alone(planted_scores, model: str, head_type: str) -> None:  # type: ignore[no-untyped-def]
+    result = planted_scores[model][head_type]
     expected = [tuple(int(x) for x in c.split(".")) for c in PLANTED_HEADS[head_type]]
     assert result.top(len(expected)) == expected
     assert result.labelled() == expected
     (layer, head), = expected
     assert int(result.ranks[layer, head]) == 1
+    # every label says why, check by check, each with its source
+    evidence = result.evidence(layer, head)
+    assert evidence and all(e["holds"] for e in evidence) and all(e["source"] for e in evidence)
 
 
-def test_random_control_is_unlabelled(contexts) -> None:  # type: ignore[no-untyped-def]
-    scores = _all_scores(contexts("random"))
-    assert set(scores) == set(PLANTED_HEADS)  # every detector ran
+def test_no_backup_name_mover_is_planted(planted_scores) -> None:  # type: ignore[no-untyped-def]
+    for model in planted_scores.values():
+        assert model["backup-name-mover"].labelled() == []
+
+
+def test_hard_distractors_stay_unlabelled(planted_scores) -> None:  # type: ignore[no-untyped-def]
+    hard = planted_scores["zoo-planted-hard"]
+    # partial patterns put about 0.4 of their attention on the target: significant, not a majority
+    assert 0.3 < float(hard["previous-token"].components["attention"][0, 2]) < 0.5
+    assert 0.3 < float(hard["induction"].components["prefix_matching"][1, 3]) < 0.5
+    # 3.0 copies names perfectly but attends to nothing but BOS; 3.1 attends like a mover, copies nothing
+    assert float(hard["name-mover"].components["copy"][3, 0]) > 0.9
+    assert float(hard["name-mover"].components["io_over_s"][3, 1]) > 0.5
+
+
+@pytest.mark.parametrize("model", CONTROLS)
+def test_random_controls_are_unlabelled(contexts, model: str) -> None:  # type: ignore[no-untyped-def]
+    scores = _all_scores(contexts(model))
+    assert {"previous-token", "induction", "successor", "name-mover"} <= set(scores)
     assert {t: r.labelled() for t, r in scores.items() if r.labelled()} == {}
 
 
-def test_induction_components(planted_scores) -> None:  # type: ignore[no-untyped-def]
-    induction = planted_scores["induction"]
-    assert induction.components["copying"][1, 0] > 0.9  # the planted OV is the identity
-    assert induction.components["copying"][2, 1] < -0.9  # the negative name mover writes minus
-    assert induction.components["prefix_matching"][1, 0] > 0.9
+def test_trained_induction_heads_found(contexts, zoo_dir) -> None:  # type: ignore[no-untyped-def]
+    from headdb.zoo import read_ground_truth
+
+    truth = read_ground_truth(zoo_dir("zoo-gpt2-induction"))["roles"]["induction"]["positives"]
+    result = _all_scores(contexts("zoo-gpt2-induction"), ["induction"])["induction"]
+    assert truth and [f"{l}.{h}" for l, h in result.labelled()] == sorted(truth)
 
 
-def test_s_inhibition_effect_is_causal(planted_scores) -> None:  # type: ignore[no-untyped-def]
-    result = planted_scores["s-inhibition"]
-    effect, se = result.components["effect"], result.components["effect_stderr"]
-    assert effect[1, 2] > 0.2 and effect[1, 2] > 10 * se[1, 2]
-    assert effect[2].abs().max() == 0  # heads at the movers' layer are not candidates
+def test_ground_truth_files_are_never_read(zoo_dir, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The same labels with the ground-truth file removed from the model's directory."""
+    from transformer_lens.model_bridge import TransformerBridge
+
+    from headdb.detectors import ModelContext
+    from headdb.detectors.datasets.probes import for_model
+
+    source = zoo_dir("zoo-planted-hard")
+    copy = tmp_path / "model"
+    shutil.copytree(source, copy, ignore=shutil.ignore_patterns(GROUND_TRUTH_FILE, "build.json", "checkpoints"))
+    assert not (copy / GROUND_TRUTH_FILE).exists()
+    labels = {}
+    for path in (source, copy):
+        ctx = ModelContext(TransformerBridge.boot_transformers(str(path), device="cpu"), probes=for_model(path))
+        labels[path] = {t: r.labelled() for t, r in _all_scores(ctx).items()}
+    assert labels[source] == labels[copy] and any(labels[copy].values())
 
 
-def test_shared_datasets_share_one_pass(contexts) -> None:  # type: ignore[no-untyped-def]
-    from headdb.detectors.context import ModelContext
+def test_s_inhibition_scan_confirms_the_exact_labels(contexts) -> None:  # type: ignore[no-untyped-def]
+    """Attribution scanning plus exact confirmation labels what exact patching of every head does."""
+    from headdb.detectors.s_inhibition import SInhibitionDetector
 
-    ctx = contexts("planted")
-    fresh = ModelContext(ctx.bridge)
-    calls = []
-    original = fresh.forward
-    fresh.forward = lambda *a, **k: (calls.append(1), original(*a, **k))[1]  # type: ignore[method-assign]
-    for name in ("previous-token", "duplicate-token", "induction"):
-        REGISTRY[name]().score(fresh)
-    assert len(calls) == 2  # 32 prompts in batches of 16: one pass, shared by all three
+    for model in ("zoo-planted", "zoo-planted-hard"):
+        ctx = contexts(model)
+        scanned = SInhibitionDetector(SInhibitionDetector.Config(scan=True)).score(ctx)[0]
+        exact = SInhibitionDetector(SInhibitionDetector.Config(scan=False)).score(ctx)[0]
+        assert scanned.labelled() == exact.labelled() == [(1, 2)]
+        confirmed = scanned.components["confirmed_exactly"].bool()
+        assert torch.allclose(scanned.scores[confirmed], exact.scores[confirmed])
+        assert int(confirmed.sum()) < int(exact.components["confirmed_exactly"].sum())  # the scan saved work
 
 
-def test_metadata_names_catalog_entries() -> None:
+def test_successor_variants(contexts) -> None:  # type: ignore[no-untyped-def]
+    from headdb.detectors.successor import SuccessorDetector
+
+    ctx = contexts("zoo-planted")
+    for embedding in ("mlp0", "block0"):
+        result = SuccessorDetector(SuccessorDetector.Config(embedding=embedding)).score(ctx)[0]
+        assert result.labelled() == [(1, 1)], embedding
+    with pytest.raises(ValueError, match="unknown successor embedding"):
+        SuccessorDetector(SuccessorDetector.Config(embedding="nope")).score(ctx)
+
+
+def test_metadata_names_catalog_entries_and_sources() -> None:
+    import yaml
+
     taxonomy = {e["slug"] for e in yaml.safe_load(open(PAPERS.parent / "headdb" / "data" / "taxonomy.yaml"))}
     for cls in REGISTRY.values():
         meta = cls.metadata
         assert set(meta.head_types) <= taxonomy, meta.name
         assert (PAPERS / f"{meta.paper}.yaml").exists(), meta.name
         assert set(meta.label_rules) == set(meta.head_types)
+        assert meta.null and meta.method
+        for checks in cls.checks(cls.Config()).values():
+            for check in checks:
+                # a threshold is headdb's convention or cites where a paper states it
+                assert check.source == "headdb convention" or "et al." in check.source, (meta.name, check)
+                assert f"{check.threshold:g}" in meta.label_rules[next(iter(meta.label_rules))] or len(meta.head_types) > 1
 
 
 def test_stories260k_all_detectors(contexts) -> None:  # type: ignore[no-untyped-def]
@@ -93,29 +149,9 @@ def test_stories260k_all_detectors(contexts) -> None:  # type: ignore[no-untyped
         assert result.scores.shape == (5, 8)
         assert sorted(result.ranks.flatten().tolist()) == list(range(1, 41))
         assert not result.scores.isnan().any()
-    for head_type in ("previous-token", "duplicate-token", "induction"):
+        if result.ci_low is not None:
+            assert (result.ci_low <= result.scores + 1e-6).all() and (result.scores <= result.ci_high + 1e-6).all()
+    for head_type in ("previous-token", "duplicate-token"):
         attention = scores[head_type].scores
         assert ((attention >= 0) & (attention <= 1)).all()
-        assert torch.equal(scores[head_type].labels, attention > 0.5)
-
-
-def test_gpt_neox_architecture(test_models, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """GPT-NeoX/Pythia layout (parallel residual, partial rotary): every detector runs."""
-    from transformer_lens.model_bridge import TransformerBridge
-    from transformers import AutoTokenizer, GPTNeoXConfig, GPTNeoXForCausalLM
-
-    from headdb.detectors import ModelContext
-
-    tokenizer = AutoTokenizer.from_pretrained(str(test_models["random"]))
-    config = GPTNeoXConfig(
-        vocab_size=len(tokenizer), hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
-        intermediate_size=128, max_position_embeddings=128, rotary_pct=0.25, bos_token_id=0, eos_token_id=0,
-    )
-    torch.manual_seed(0)
-    GPTNeoXForCausalLM(config).save_pretrained(tmp_path)
-    tokenizer.save_pretrained(tmp_path)
-    ctx = ModelContext(TransformerBridge.boot_transformers(str(tmp_path), device="cpu"))
-    scores = _all_scores(ctx)
-    assert set(scores) == set(PLANTED_HEADS)
-    assert all(r.scores.shape == (2, 4) and not r.scores.isnan().any() for r in scores.values())
-    assert {t: r.labelled() for t, r in scores.items() if r.labelled()} == {}  # random weights
+        assert torch.equal(scores[head_type].labels, (scores[head_type].ci_low > 0.5) & (scores[head_type].q_value < 0.05))

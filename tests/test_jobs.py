@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from headdb import HeadDB
 from headdb.cli import main
 from headdb.db.models import DetectorRun, HeadLabel, HeadScore
-from headdb.errors import DetectJobError
+from headdb.errors import DetectJobError, ModelLoadError
 from headdb.jobs.loading import load_model
 from headdb.jobs.runner import run_detectors
 
@@ -42,7 +42,7 @@ def test_detect_stores_runs_scores_labels(catalog_db: HeadDB, planted) -> None: 
     outcomes = run_detectors(catalog_db, planted, FAST)
     assert [o.status for o in outcomes] == ["succeeded"] * 4
     runs, scores, labels = _counts(catalog_db)
-    assert runs == 4 and scores == 12 * 5 and labels == 5  # name-mover scores two head types
+    assert runs == 4 and scores == 12 * 6 and labels == 5  # name-mover scores three head types
     model = catalog_db.model("headdb-planted")
     assert (model.n_layers, model.n_heads, model.weights_fingerprint) == (3, 4, planted.weights_fingerprint)
     run = catalog_db.runs("headdb-planted")[0]
@@ -177,7 +177,7 @@ def test_stories260k_detect_twice_and_kill_midway(tmp_path: Path) -> None:
     done = subprocess.run(command + ["--no-progress"], env=env, capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 0, done.stderr
     first = _counts(db)
-    assert first[0] >= 6 and first[1] == 40 * first[0] + 40  # name-mover stores two head types
+    assert first[0] >= 6 and first[1] == 40 * first[0] + 80  # name-mover stores three head types
     again = subprocess.run(command + ["--no-progress"], env=env, capture_output=True, text=True, cwd=REPO)
     assert again.returncode == 0 and "skipped" in again.stdout
     assert _counts(db) == first
@@ -188,3 +188,86 @@ def test_bfloat16_job_finds_the_same_heads(catalog_db: HeadDB, test_models) -> N
     outcomes = run_detectors(catalog_db, loaded, ["previous-token", "induction", "successor"])
     assert [o.labels for o in outcomes] == [{"previous-token": ["0.0"]}, {"induction": ["1.0"]}, {"successor": ["1.1"]}]
     assert {r.dtype for r in catalog_db.runs("planted-bf16")} == {"bfloat16"}
+
+
+def test_scores_carry_intervals_p_values_and_label_evidence(catalog_db: HeadDB, planted) -> None:  # type: ignore[no-untyped-def]
+    from headdb.db.models import HeadScore as Score
+
+    run_detectors(catalog_db, planted, ["previous-token", "name-mover"])
+    with Session(catalog_db.engine) as s:
+        scored = s.scalars(select(Score)).all()
+        labels = s.scalars(select(HeadLabel)).all()
+    assert all(r.ci_low is not None and r.ci_low <= r.score + 1e-6 <= r.ci_high + 2e-6 for r in scored)
+    assert all(r.p_value is not None and 0 < r.q_value <= 1 for r in scored)
+    for label in labels:
+        checks = {e["check"]: e for e in label.evidence}
+        assert checks and all(e["holds"] for e in checks.values())
+        assert any(e["source"] == "headdb convention" for e in checks.values())
+
+
+def test_detect_works_on_a_fresh_database_without_ingest(tmp_path: Path, planted) -> None:  # type: ignore[no-untyped-def]
+    db = HeadDB(f"sqlite:///{tmp_path / 'fresh.sqlite'}")
+    db.upgrade()
+    outcomes = run_detectors(db, planted, ["induction"])
+    assert outcomes[0].labels == {"induction": ["1.0"]}
+    assert db.head_type("Induction Head").slug == "induction"  # the packaged taxonomy, with aliases
+
+
+def test_names_that_normalise_equal_are_one_model(catalog_db: HeadDB, test_models) -> None:  # type: ignore[no-untyped-def]
+    first = load_model(str(test_models["planted"]), name="Headdb_Planted")
+    run_detectors(catalog_db, first, ["induction"])
+    second = load_model(str(test_models["planted"]), name="headdb-planted")
+    assert run_detectors(catalog_db, second, ["induction"])[0].status == "skipped"
+    assert [m.name for m in catalog_db.models() if "planted" in m.name.lower()] == ["Headdb_Planted"]
+    assert catalog_db.labels("HEADDB PLANTED")[0].model == "Headdb_Planted"
+
+
+def test_a_local_directory_is_found_by_its_path(catalog_db: HeadDB, test_models, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    path = str(test_models["planted"])
+    assert main(["--url", catalog_db.url, "detect", path, "--detectors", "induction", "--no-progress"]) == 0
+    assert [l.coordinate for l in catalog_db.labels(path)] == ["1.0"]
+
+
+def test_a_stored_name_of_another_shape_is_refused_before_computing(catalog_db: HeadDB, test_models, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from headdb.detectors.induction import InductionDetector
+    from headdb.errors import ModelLoadError
+
+    loaded = load_model(str(test_models["planted"]), name="gpt2")  # the registry's gpt2 is 12 x 12
+    monkeypatch.setattr(InductionDetector, "score", lambda self, ctx: pytest.fail("computed before refusing"))
+    with pytest.raises(ModelLoadError, match="12 layers x 12 heads.*3 x 4"):
+        run_detectors(catalog_db, loaded, ["induction"])
+
+
+def test_revisions_are_part_of_a_models_identity(catalog_db: HeadDB, zoo_dir) -> None:  # type: ignore[no-untyped-def]
+    directory = zoo_dir("zoo-gpt2-induction")
+    steps = sorted(p.name for p in (directory / "checkpoints").iterdir())
+    final = load_model(str(directory), name="zoo-gpt2-induction")
+    early = load_model(str(directory), name="zoo-gpt2-induction", revision=steps[0])
+    assert early.step == int(steps[0].split("-")[1]) and early.weights_fingerprint != final.weights_fingerprint
+    for loaded in (final, early):
+        run_detectors(catalog_db, loaded, ["previous-token"])
+    runs = catalog_db.runs("zoo-gpt2-induction")
+    assert len(runs) == 1 and len(catalog_db.runs()) == 2  # the checkpoint is another model identity
+    with pytest.raises(ModelLoadError, match="not a checkpoint"):
+        load_model(str(directory), revision="step-999999")
+
+
+def _detect_command(url: str, model: Path) -> list[str]:
+    return [sys.executable, "-m", "headdb.cli", "--url", url, "detect", str(model), "--name", "planted",
+            "--detectors", "previous-token,induction", "--no-progress"]
+
+
+def test_concurrent_detects_store_each_run_once(db_url: str, test_models) -> None:  # type: ignore[no-untyped-def]
+    """Four writers on one model at once: all succeed, and each detector's run is stored once."""
+    db = HeadDB(db_url)
+    db.upgrade()
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    procs = [subprocess.Popen(_detect_command(db_url, test_models["planted"]), env=env, cwd=REPO,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    results = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], [r[1][-500:] for r in results]
+    runs = db.runs("planted")
+    assert sorted(r.detector for r in runs) == ["induction", "previous-token"]
+    assert [m.name for m in db.models()].count("planted") == 1
+    assert _counts(db) == (2, 24, 2)
+    db.engine.dispose()

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Date,
     DateTime,
@@ -327,6 +328,8 @@ class HeadLabel(Base):
     score: Mapped[float] = mapped_column(Float)
     # Why the label holds: each check of the rule with this head's value, threshold and source.
     evidence: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    # The circuit the label was read from, for detectors that define heads inside a circuit.
+    circuit_id: Mapped[int | None] = mapped_column(ForeignKey("circuits.id", ondelete="SET NULL"), index=True)
 
     run: Mapped[DetectorRun] = relationship(back_populates="labels")
     head: Mapped[Head] = relationship()
@@ -388,3 +391,72 @@ class ValidationResult(Base):
     note: Mapped[str] = mapped_column(Text, default="")
 
     validation_run: Mapped[ValidationRun] = relationship(back_populates="results")
+
+
+class Circuit(Base):
+    """One circuit discovery run on one model for one task: its data, method, configuration,
+    timings and quality, with its nodes and scored edges."""
+
+    __tablename__ = "circuits"
+    __table_args__ = (Index("ix_circuits_model_task", "model_id", "task"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    task: Mapped[str] = mapped_column(String(100))  # ioi | greater-than | factual:RELATION
+    data_fingerprint: Mapped[str] = mapped_column(String(64))
+    n_prompts: Mapped[int] = mapped_column(Integer)
+    metric: Mapped[str] = mapped_column(String(100))
+    method: Mapped[str] = mapped_column(String(32))  # eap | eap-ig
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    config_fingerprint: Mapped[str] = mapped_column(String(64))
+    weights_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    library_versions: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    timings: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
+    clean_metric: Mapped[float] = mapped_column(Float)
+    corrupted_metric: Mapped[float] = mapped_column(Float)
+    circuit_metric: Mapped[float] = mapped_column(Float)
+    faithfulness: Mapped[float | None] = mapped_column(Float)  # normalised; NULL when clean == corrupted
+    n_edges_total: Mapped[int] = mapped_column(Integer)
+    n_edges: Mapped[int] = mapped_column(Integer)
+    n_nodes: Mapped[int] = mapped_column(Integer)
+    curve: Mapped[list[list[float]]] = mapped_column(JSON, default=list)  # [[edges, faithfulness], ...]
+
+    model: Mapped[Model] = relationship()
+    nodes: Mapped[list[CircuitNode]] = relationship(back_populates="circuit", cascade="all, delete-orphan",
+                                                    order_by="CircuitNode.id")
+    edges: Mapped[list[CircuitEdge]] = relationship(back_populates="circuit", cascade="all, delete-orphan",
+                                                    order_by="CircuitEdge.id")
+
+
+class CircuitNode(Base):
+    """A node of a circuit's graph: ``input``, a head ``a{L}.h{H}``, an MLP ``m{L}``, ``logits``."""
+
+    __tablename__ = "circuit_nodes"
+    __table_args__ = (UniqueConstraint("circuit_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    circuit_id: Mapped[int] = mapped_column(ForeignKey("circuits.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(16))  # input | head | mlp | logits
+    layer: Mapped[int | None] = mapped_column(Integer)
+    head: Mapped[int | None] = mapped_column(Integer)
+    in_circuit: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    circuit: Mapped[Circuit] = relationship(back_populates="nodes")
+
+
+class CircuitEdge(Base):
+    """An edge sender -> receiver (receiver names a head's q/k/v input) with its attribution
+    score (positive: patching it would lower the task metric) and whether the circuit keeps it."""
+
+    __tablename__ = "circuit_edges"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    circuit_id: Mapped[int] = mapped_column(ForeignKey("circuits.id", ondelete="CASCADE"), index=True)
+    sender: Mapped[str] = mapped_column(String(40))
+    receiver: Mapped[str] = mapped_column(String(40))
+    score: Mapped[float] = mapped_column(Float)
+    in_circuit: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    circuit: Mapped[Circuit] = relationship(back_populates="edges")

@@ -69,6 +69,9 @@ class DetectorMetadata(BaseModel):
     score_range: tuple[float, float] = (0.0, 1.0)  # for heatmap scales
     higher_is_better: bool = True
     changes: str = ""  # what changed from the previous version
+    # In the default suite (`headdb detect` without --detectors)? Circuit discovery costs many
+    # forward and backward passes, so circuit-defined detectors run when asked for.
+    in_default_suite: bool = True
 
     @model_validator(mode="after")
     def _rules_cover_types(self) -> DetectorMetadata:
@@ -94,6 +97,9 @@ class HeadTypeScores:
     p_value: torch.Tensor | None = None
     q_value: torch.Tensor | None = None
     checks: list[Check] = field(default_factory=list)
+    # Circuit-defined types: the circuits the labels were read from, and each label's circuit.
+    circuits: list[Any] = field(default_factory=list)
+    label_circuit: dict[tuple[int, int], int] = field(default_factory=dict)
 
     @property
     def ranks(self) -> torch.Tensor:
@@ -192,6 +198,11 @@ def register(cls: type[Detector]) -> type[Detector]:
     cls.metadata = DetectorMetadata.model_validate({**meta.model_dump(), "label_rules": rules(cls)})
     REGISTRY[meta.name] = cls
     return cls
+
+
+def default_suite() -> list[str]:
+    """Names of the detectors ``headdb detect`` runs when none are named."""
+    return sorted(n for n, cls in REGISTRY.items() if cls.metadata.in_default_suite)
 
 
 def get_detector(name: str) -> type[Detector]:

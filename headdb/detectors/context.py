@@ -34,13 +34,39 @@ class Capture:
     reduce: Reducer
 
 
+BATCH_MEMORY_SHARE = 0.25  # of the free memory, for one batch's activations
+_BATCH_LIMITS = (1, 256)
+
+
+def free_memory_bytes(device: torch.device) -> int:
+    """Free memory of ``device``: the GPU's own count for CUDA, available RAM otherwise."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    import psutil
+
+    return int(psutil.virtual_memory().available)
+
+
+def auto_batch_size(ctx: ModelContext, seq_len: int = 128) -> int:
+    """Prompts per forward pass such that one batch's largest activations (a layer's attention
+    pattern, a few residual-sized tensors, the logits, and their gradients when a detector takes
+    them) fit in a quarter of the free memory. An estimate: a GPT-2-small pass on CPU gets the
+    maximum; a 7B model on one 80 GB GPU gets a few prompts."""
+    dtype_bytes = next(iter(ctx.bridge.parameters())).element_size()
+    per_prompt = dtype_bytes * seq_len * (ctx.n_heads * seq_len + 8 * ctx.d_model + 2 * ctx.d_vocab)
+    per_prompt *= 3  # activations kept for a backward pass, and the float32 copies hooks make
+    fits = int(free_memory_bytes(ctx.device) * BATCH_MEMORY_SHARE // max(per_prompt, 1))
+    return max(_BATCH_LIMITS[0], min(_BATCH_LIMITS[1], fits))
+
+
 class ModelContext:
     """A TransformerLens ``TransformerBridge`` plus its tokenizer, seen the way detectors need."""
 
     def __init__(
         self,
         bridge: Any,
-        batch_size: int = 16,
+        batch_size: int | None = 16,
         progress: ProgressCallback | None = None,
         probes: Probes | None = None,
     ) -> None:
@@ -58,7 +84,8 @@ class ModelContext:
         self.d_head: int = cfg.d_head
         self.d_vocab: int = cfg.d_vocab
         self.n_ctx: int = cfg.n_ctx
-        self.batch_size = batch_size
+        # None: as many prompts per pass as a quarter of the device's free memory holds.
+        self.batch_size = batch_size or auto_batch_size(self)
         self.progress = progress
         self.view = TokenizerView(bridge.tokenizer, self.d_vocab, probes)
         self._captured: dict[tuple[str, str], torch.Tensor] = {}

@@ -30,7 +30,7 @@ from headdb.catalog.ingest import add_missing_head_types
 from headdb.db.engine import write_session
 from headdb.db.migrate import ensure_current
 from headdb.db.models import DetectorRun, Head, HeadLabel, HeadScore, HeadType, Model, model_name_key
-from headdb.detectors import REGISTRY, Detector, HeadTypeScores, ModelContext, get_detector
+from headdb.detectors import Detector, HeadTypeScores, ModelContext, default_suite, get_detector
 from headdb.errors import DetectJobError, ModelLoadError
 from headdb.jobs.loading import LoadedModel
 
@@ -181,13 +181,13 @@ def run_detectors(
     loaded: LoadedModel,
     detectors: Sequence[str] | None = None,
     *,
-    batch_size: int = 16,
+    batch_size: int | None = None,
     force: bool = False,
     progress: bool = False,
 ) -> list[DetectorOutcome]:
-    """Run ``detectors`` (default: all registered) on ``loaded`` and store the results."""
+    """Run ``detectors`` (default: the default suite) on ``loaded`` and store the results."""
     ensure_current(db.engine)
-    names = list(detectors) if detectors else sorted(REGISTRY)
+    names = list(detectors) if detectors else default_suite()
     classes = [get_detector(n) for n in names]
     bar = _Progress(len(classes), progress)
     ctx = ModelContext(loaded.bridge, batch_size=batch_size, progress=bar.batch, probes=loaded.probes)
@@ -262,7 +262,8 @@ def _write_all(session: Session, model: Model, pending: list[_Computed], loaded:
         run = _run_row(model, c, loaded, versions)
         session.add(run)
         session.flush()
-        labelled = _write_scores(session, run.id, c, head_ids, types)
+        circuit_ids = _write_circuits(session, model, c, loaded, versions)
+        labelled = _write_scores(session, run.id, c, head_ids, types, circuit_ids)
         outcomes[name] = DetectorOutcome(name, "succeeded", "", c.duration, run.id, labelled)
 
 
@@ -287,13 +288,31 @@ def _run_row(model: Model, c: _Computed, loaded: LoadedModel, versions: dict[str
     )
 
 
+def _write_circuits(session: Session, model: Model, c: _Computed, loaded: LoadedModel,
+                    versions: dict[str, str]) -> dict[int, int]:
+    """Store the circuits circuit-defined detectors read their labels from (reusing an equivalent
+    stored one); returns {id(result object): circuit row id}."""
+    from headdb.circuits.store import find_equivalent, store_circuit
+
+    ids: dict[int, int] = {}
+    for result in c.scores or []:
+        for circuit in result.circuits:
+            if id(circuit) in ids:
+                continue
+            stored = find_equivalent(session, model, circuit, loaded.weights_fingerprint)
+            if stored is None:
+                stored = store_circuit(session, model, circuit, loaded.weights_fingerprint, versions, c.started)
+            ids[id(circuit)] = stored.id
+    return ids
+
+
 def _number(value: Any) -> float | None:
     value = float(value)
     return None if value != value else value  # NaN is stored as NULL
 
 
 def _write_scores(session: Session, run_id: int, c: _Computed, head_ids: dict[tuple[int, int], int],
-                  types: dict[str, int]) -> dict[str, list[str]]:
+                  types: dict[str, int], circuit_ids: dict[int, int]) -> dict[str, list[str]]:
     labelled: dict[str, list[str]] = {}
     score_rows: list[dict[str, Any]] = []
     label_rows: list[dict[str, Any]] = []
@@ -312,8 +331,10 @@ def _write_scores(session: Session, run_id: int, c: _Computed, head_ids: dict[tu
                 "q_value": _number(result.q_value[layer, head]) if result.q_value is not None else None,
             })
             if bool(result.labels[layer, head]):
+                which = result.label_circuit.get((layer, head))
+                circuit = circuit_ids[id(result.circuits[which])] if which is not None else None
                 label_rows.append({"run_id": run_id, "head_type_id": type_id, "head_id": head_id, "score": value,
-                                   "evidence": result.evidence(layer, head)})
+                                   "evidence": result.evidence(layer, head), "circuit_id": circuit})
         labelled[result.head_type] = [f"{l}.{h}" for l, h in result.labelled()]
     if score_rows:
         session.execute(insert(HeadScore), score_rows)

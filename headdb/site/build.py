@@ -19,6 +19,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -73,7 +74,9 @@ def mkdocs_config(docs_dir: Path, site_dir: Path) -> dict[str, object]:
             {"Papers": "papers/index.md"},
             {"Models": "models/index.md"},
             {"Agreement": "agreement/index.md"},
+            {"Circuits": "circuits/index.md"},
             {"Detectors": "detectors.md"},
+            {"Validation": "validation.md"},
             {"About": "about.md"},
         ],
         "validation": {"links": {"not_found": "warn", "anchors": "warn", "unrecognized_links": "warn"}},
@@ -155,7 +158,28 @@ def write_pages(db: HeadDB, docs: Path) -> int:
     per_model = {m.name: list(db.agreement(m.name)) for m in models if m.name in scored or claim_counts.get(m.name)}
     write("agreement/index.md", render.agreement_page(per_model, scored, type_names))
     write("detectors.md", render.detectors_page([REGISTRY[n].metadata for n in sorted(REGISTRY)], type_names))
+    write_evidence_pages(db, write, type_names)
     return pages
+
+
+def write_evidence_pages(db: HeadDB, write: Callable[[str, str], None], type_names: dict[str, str]) -> None:
+    """The detector validation report and one page (with graph and curve) per circuit."""
+    from headdb.site import evidence
+    from headdb.zoo import ZOO
+
+    write("validation.md", evidence.validation_page(db.validation(), type_names, {n: s.description for n, s in ZOO.items()}))
+    circuits = db.circuits()
+    write("circuits/index.md", evidence.circuits_index(circuits))
+    roles: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for model in {c.model for c in circuits}:
+        for label in db.labels(model):
+            if label.circuit_id is not None:
+                roles[label.circuit_id][label.coordinate].append(label.head_type)
+    for c in circuits:
+        slug = evidence.circuit_slug(c)
+        write(f"circuits/{slug}.md", evidence.circuit_page(c, roles[c.id], type_names))
+        write(f"circuits/{slug}/graph.svg", evidence.circuit_svg(c, roles[c.id]))
+        write(f"circuits/{slug}/curve.svg", evidence.curve_svg(c.curve, float(c.config.get("target_faithfulness") or 0.8)))
 
 
 def stage(db: HeadDB, staging: Path) -> tuple[Path, int]:

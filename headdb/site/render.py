@@ -264,12 +264,19 @@ def models_index(models: Sequence[ModelInfo], label_counts: Mapping[str, int], c
     )
 
 
+def _public_source(source: str | None) -> str | None:
+    """A hub id as it is; a local directory by its own name only (the full path is this machine's)."""
+    if source is None or not source.startswith("/"):
+        return source
+    return f"local directory {source.rstrip('/').rsplit('/', 1)[-1]}"
+
+
 def model_page(model: ModelInfo, heatmaps: Sequence[Heatmap], runs: Sequence[RunInfo], type_names: Mapping[str, str]) -> str:
     slug = slugify(model.name)
     facts = [
         ("architecture", model.architecture), ("layers", model.n_layers), ("query heads per layer", model.n_heads),
         ("key/value heads per layer", model.n_kv_heads), ("d_model", model.d_model), ("d_head", model.d_head),
-        ("vocabulary", model.d_vocab), ("source", model.source), ("revision", model.revision),
+        ("vocabulary", model.d_vocab), ("source", _public_source(model.source)), ("revision", model.revision or None),
         ("weights sha256", model.weights_fingerprint[:16] + "…" if model.weights_fingerprint else None),
     ]
     out = [
@@ -288,7 +295,11 @@ def model_page(model: ModelInfo, heatmaps: Sequence[Heatmap], runs: Sequence[Run
         out.append(f"### {type_link(hm.head_type, type_names, '../taxonomy/')}\n\n")
         out.append(f"![{md_text(type_names.get(hm.head_type, hm.head_type))} scores of {md_text(model.name)}]({slug}/{hm.image})\n\n")
         if hm.labelled:
-            out.append(_table(("head", "score", "rank"), [(l.coordinate, f"{l.score:.3f}", str(l.rank)) for l in hm.labelled]) + "\n\n")
+            out.append(_table(("head", "score", "95% interval", "adjusted p", "rank", "percentile", "why"), [
+                (l.coordinate, f"{l.score:.3f}", l.interval or "–", "–" if l.q_value is None else f"{l.q_value:.2g}",
+                 f"{l.rank}/{l.n_heads_scored}" if l.n_heads_scored else str(l.rank),
+                 "–" if l.percentile is None else f"{l.percentile:.1f}", _why(l))
+                for l in hm.labelled]) + "\n\n")
         else:
             out.append(f"The `{hm.detector}` detector labels no head of this model as this type.\n\n")
     out.append("## Runs\n\n" + _table(
@@ -296,6 +307,17 @@ def model_page(model: ModelInfo, heatmaps: Sequence[Heatmap], runs: Sequence[Run
         [(str(r.id), r.detector, r.detector_version, r.status, f"{r.duration_s or 0:.2f}", str(r.n_labels), f"`{r.data_fingerprint[:12]}`") for r in runs],
     ) + "\n")
     return "".join(out)
+
+
+def _why(label: LabelInfo) -> str:
+    """The label's checks in one cell: value, comparison, threshold, source."""
+    parts = []
+    for e in label.evidence:
+        source = "convention" if e["source"] == "headdb convention" else e["source"]
+        parts.append(f"{md_text(e['check'])}: {e['value']:.3g} {html_text(e['op'])} {e['threshold']:g} ({md_text(source)})")
+    if label.circuit_id is not None:
+        parts.append(f"[circuit {label.circuit_id}](../circuits/index.md)")
+    return "; ".join(parts) or "–"
 
 
 # -- agreement ------------------------------------------------------------------------------------
@@ -345,13 +367,23 @@ def agreement_page(per_model: Mapping[str, Sequence[AgreementRow]], scored_model
 
 def detectors_page(metadata: Sequence[object], type_names: Mapping[str, str]) -> str:
     out = [_front_matter("Detectors"), "# How the detectors work\n\n"
-           "Each detector scores every head of a model with a published method and labels a head "
-           "only when the method's own criterion holds; no threshold is fitted to published heads.\n\n"]
+           "Each detector scores every head of a model with a published method. A label is a "
+           "conjunction of checks, each with its threshold and where the threshold comes from: a paper "
+           "that states it, or headdb's own convention (named as such). Every score carries a 95% "
+           "bootstrap interval over prompts and a p-value against the null stated below, adjusted over "
+           "all heads; no threshold is fitted to published heads or to the zoo. How each detector does "
+           "on models whose heads are known is on the [validation](validation.md) page.\n\n"]
     for meta in metadata:
         m = meta  # DetectorMetadata
         out.append(f"## {md_text(m.name)} (version {m.version})\n\n")  # type: ignore[attr-defined]
         out.append(f"**Method:** {md_text(m.method)}  \n**Data:** {md_text(m.data)}  \n")  # type: ignore[attr-defined]
-        out.append(f"**Paper:** [{md_text(m.paper)}](papers/{m.paper}.md)\n\n")  # type: ignore[attr-defined]
+        out.append(f"**Null:** {md_text(m.null)}  \n")  # type: ignore[attr-defined]
+        if not m.in_default_suite:  # type: ignore[attr-defined]
+            out.append("**Runs when asked for** (`--detectors`): it discovers circuits, which costs many passes.  \n")
+        if m.changes:  # type: ignore[attr-defined]
+            out.append(f"**Changes:** {md_text(m.changes)}  \n")  # type: ignore[attr-defined]
+        out.append(f"**Paper:** [{md_text(m.paper)}](papers/{m.paper}.md) · "  # type: ignore[attr-defined]
+                   f"[validation results](validation.md#{m.name})\n\n")  # type: ignore[attr-defined]
         for slug, rule in m.label_rules.items():  # type: ignore[attr-defined]
             out.append(f"- {type_link(slug, type_names, 'taxonomy/')}: labelled when {md_text(rule)}\n")
         out.append("\n")

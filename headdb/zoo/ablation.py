@@ -80,9 +80,11 @@ def run(
     lay: Layout,
     ids: torch.Tensor,
     patch: dict[int, tuple[list[int], torch.Tensor, torch.Tensor]] | None = None,
+    frozen: dict[int, torch.Tensor] | None = None,
 ) -> Run:
     """Forward ``ids``; with ``patch`` = {layer: (heads, position mask [b, t], replacement z
-    [b, t, heads, d_head])}, those heads' z are replaced where the mask holds."""
+    [b, t, heads, d_head])}, those heads' z are replaced where the mask holds; with ``frozen`` =
+    {layer: z}, every head of those layers outputs the given z (patched heads aside)."""
     z_seen: list[torch.Tensor | None] = [None] * len(lay.out_proj)
     resid: list[torch.Tensor] = []
 
@@ -90,12 +92,14 @@ def run(
         def hook(module: torch.nn.Module, args: tuple[torch.Tensor, ...]):  # type: ignore[no-untyped-def]
             x = args[0]
             z = x.view(*x.shape[:-1], lay.n_heads, lay.d_head)
+            if frozen and layer in frozen:
+                z = frozen[layer].to(z).clone()
             if patch and layer in patch:
                 heads, where, replacement = patch[layer]
                 z = z.clone()
                 for h in heads:
                     z[..., h, :] = torch.where(where[..., None], replacement[..., h, :], z[..., h, :])
-                x = z.reshape(x.shape)
+            x = z.reshape(x.shape)
             z_seen[layer] = z.detach()
             return (x, *args[1:])
 
@@ -122,15 +126,18 @@ def head_outputs(lay: Layout, model_run: Run, layer: int) -> torch.Tensor:
     return torch.einsum("bthe,hed->bthd", model_run.z[layer], w)
 
 
-def metric(logits: torch.Tensor, targets: Sequence[tuple[int, int, int, int | None]]) -> torch.Tensor:
+def metric(logits: torch.Tensor, targets: Sequence[tuple[int, int, int, int | None]], promote: bool = False) -> torch.Tensor:
     """Per-prompt metric from (row, position, correct id, alternative id or None) targets: the
-    mean over a row's targets of logit(correct) - logit(alternative), or log p(correct)."""
+    mean over a row's targets of logit(correct) - logit(alternative), or log p(correct); with
+    ``promote``, logit(correct) minus the mean logit (how much the correct word alone is raised)."""
     n = logits.shape[0]
     total = torch.zeros(n, dtype=torch.float64)
     count = torch.zeros(n, dtype=torch.float64)
     logprobs = torch.log_softmax(logits.double(), dim=-1)
     for row, pos, correct, alt in targets:
-        if alt is None:
+        if promote:
+            total[row] += logits[row, pos, correct].double() - logits[row, pos].double().mean()
+        elif alt is None:
             total[row] += logprobs[row, pos, correct]
         else:
             total[row] += logits[row, pos, correct].double() - logits[row, pos, alt].double()

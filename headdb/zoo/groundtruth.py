@@ -83,18 +83,25 @@ class ContrastResult:
 
 def _effect(lay: ablation.Layout, model: torch.nn.Module, enc: Encoded, clean_run: ablation.Run,
             corrupt_run: ablation.Run, heads: list[tuple[int, int]], where: torch.Tensor, path: str) -> float:
-    """Mean metric after replacing ``heads`` along ``path`` at ``where``."""
-    if path == "total":
+    """Mean metric after replacing ``heads`` along ``path`` at ``where`` ("direct-promote": the
+    direct path, measured on the correct word's logit alone)."""
+    if path in ("total", "no-attention"):
         patch: dict[int, tuple[list[int], torch.Tensor, torch.Tensor]] = {}
         for layer, head in heads:
             hs, _, _ = patch.setdefault(layer, ([], where, corrupt_run.z[layer]))
             hs.append(head)
-        return float(ablation.metric(ablation.run(model, lay, enc.clean, patch).logits, enc.targets).mean())
+        frozen = None
+        if path == "no-attention":  # later heads keep their clean output everywhere
+            first = min(layer for layer, _ in heads) + 1
+            frozen = {layer: clean_run.z[layer] for layer in range(first, len(lay.out_proj))}
+        logits = ablation.run(model, lay, enc.clean, patch, frozen).logits
+        return float(ablation.metric(logits, enc.targets).mean())
     resid = clean_run.final_resid.clone()
     for layer, head in heads:
         delta = (ablation.head_outputs(lay, corrupt_run, layer) - ablation.head_outputs(lay, clean_run, layer))[:, :, head]
         resid += delta * where[..., None]
-    return float(ablation.metric(ablation.logits_from_resid(lay, resid), enc.targets).mean())
+    promote = path == "direct-promote"
+    return float(ablation.metric(ablation.logits_from_resid(lay, resid), enc.targets, promote).mean())
 
 
 def contrast_effects(model: torch.nn.Module, enc: Encoded, tests: list[RoleTest]) -> ContrastResult:
@@ -114,13 +121,16 @@ def contrast_effects(model: torch.nn.Module, enc: Encoded, tests: list[RoleTest]
     needed |= {(t.positions, "direct") for t in tests if t.path == "indirect"}
     for positions, path in sorted(needed):
         where = enc.positions[positions]
+        base = m_clean
+        if path == "direct-promote":  # the correct word's own logit, measured against the task's gap
+            base = float(ablation.metric(clean_run.logits, enc.targets, promote=True).mean())
         grid = torch.zeros(n_layers, n_heads)
         for layer, head in all_heads:
-            grid[layer, head] = (m_clean - _effect(lay, model, enc, clean_run, corrupt_run, [(layer, head)], where, path)) / gap
+            grid[layer, head] = (base - _effect(lay, model, enc, clean_run, corrupt_run, [(layer, head)], where, path)) / gap
         effects[(positions, path)] = grid
         middling = [(l, h) for l, h in all_heads if NEGATIVE <= abs(float(grid[l, h])) < POSITIVE]
         pairs[(positions, path)] = {
-            (a, b): (m_clean - _effect(lay, model, enc, clean_run, corrupt_run, [a, b], where, path)) / gap
+            (a, b): (base - _effect(lay, model, enc, clean_run, corrupt_run, [a, b], where, path)) / gap
             for a, b in itertools.combinations(middling, 2)
         }
     for t in tests:

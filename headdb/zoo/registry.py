@@ -29,9 +29,16 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 ZOO_FORMAT = "1"  # bump when the file layout of a built model changes
-# The code a built model depends on: its hash is part of every zoo fingerprint, so editing a task,
-# the training loop or the ground-truth rules rebuilds the models instead of reusing stale ones.
-_SOURCES = ("language.py", "tasks.py", "train.py", "groundtruth.py", "ablation.py", "planted.py", "registry.py")
+# The code each kind of model depends on (relative to headdb/): its hash is part of the model's
+# fingerprint, so editing a task, the training loop or the ground-truth rules rebuilds the models
+# they shape, and only those.
+_SOURCES = {
+    "trained": ("zoo/language.py", "zoo/tasks.py", "zoo/train.py", "zoo/groundtruth.py", "zoo/ablation.py"),
+    "planted": ("zoo/planted.py", "detectors/datasets/words.py"),
+    "control": ("zoo/language.py", "zoo/train.py", "zoo/planted.py", "detectors/datasets/words.py"),
+}
+# Fields that describe a spec without changing the model it builds.
+_NOT_BUILT = {"description", "fast"}
 GROUND_TRUTH_FILE = "ground_truth.json"
 BUILD_FILE = "build.json"
 ALL_TYPES = (
@@ -83,16 +90,16 @@ class ZooSpec(BaseModel):
         import torch
         import transformers
 
-        payload = {"spec": self.model_dump(mode="json"), "format": ZOO_FORMAT, "code": _code_hash(),
-                   "torch": torch.__version__, "transformers": transformers.__version__}
+        payload = {"spec": self.model_dump(mode="json", exclude=_NOT_BUILT), "format": ZOO_FORMAT,
+                   "code": _code_hash(self.kind), "torch": torch.__version__, "transformers": transformers.__version__}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def _code_hash() -> str:
-    here = Path(__file__).resolve().parent
+def _code_hash(kind: str) -> str:
+    package = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()
-    for name in _SOURCES:
-        digest.update((here / name).read_bytes())
+    for name in _SOURCES[kind]:
+        digest.update((package / name).read_bytes())
     return digest.hexdigest()
 
 

@@ -44,7 +44,10 @@ class RoleTest:
 
     The head's output at ``positions`` is replaced by its output on the corrupted twin, along
     ``path``: "total" (every later component sees the change), "direct" (only the final residual
-    stream, i.e. straight into the logits) or "indirect" (total minus direct). The effect is the
+    stream, i.e. straight into the logits), "direct-promote" (the direct path, measured on the
+    correct word's logit alone rather than the metric), "no-attention" (every later attention head keeps its
+    clean output, so the change reaches the logits only directly or through MLPs) or
+    "indirect" (total minus direct). The effect is the
     fraction of the clean-minus-corrupted metric gap that the replacement removes, times
     ``sign`` (-1 for heads that work against the answer, such as negative name movers)."""
 
@@ -99,6 +102,24 @@ def copy_contrast(rng: random.Random, span: int = 6) -> Contrast:
         targets,
         {"query": [second + i for i in range(span - 1)], "key_side": [first + i for i in range(1, span)]},
     )
+
+
+def previous_contrast(rng: random.Random, span: int = 6) -> Contrast:
+    """Like ``copy_contrast``, but the twin changes only every other word of the first span (a0,
+    a2, ...). The first-span positions of a1, a3, ... keep their own word while the word before
+    them changes: what a head writes there differs between the twins only by what it read from
+    the previous position."""
+    a = rng.sample(lang.FILLERS, span)
+    b = rng.sample([w for w in lang.FILLERS if w not in a], span)
+    pre = _fillers(rng, 3, 6, set(a) | set(b))
+    mid = _fillers(rng, 3, 6, set(a) | set(b))
+    first = 1 + len(pre)
+    second = first + span + len(mid)
+    altered = [b[i] if i % 2 == 0 else a[i] for i in range(span)]
+    clean = [lang.BOS, *pre, *a, *mid, *a]
+    corrupted = [lang.BOS, *pre, *altered, *mid, *a]
+    targets = [(second + i, a[i + 1], None) for i in range(span - 1)]
+    return Contrast(clean, corrupted, targets, {"previous_changed": [first + i for i in range(1, span, 2)]})
 
 
 # -- triples: previous-token pressure -----------------------------------------------------------
@@ -202,12 +223,13 @@ def ioi_sample(rng: random.Random) -> Sample:
     return Sample([*words, io], [False] * (len(words) - 1) + [True, False])
 
 
-def ioi_contrast(rng: random.Random) -> Contrast:
-    """Both name orders; the corrupted twin replaces the second S by a third name (ABC)."""
+def ioi_contrast(rng: random.Random, corrupt: str = "s2") -> Contrast:
+    """Both name orders; the corrupted twin replaces the second S by a third name (ABC), or, with
+    ``corrupt="s1"``, the first: then S2 keeps its own word but is no longer a repeat."""
     io, s, c = rng.sample(lang.NAMES, 3)
     template, place, thing = rng.choice(lang.IOI_TEMPLATES), rng.choice(lang.PLACES), rng.choice(lang.THINGS)
     clean, marks = _ioi_words(template, io, s, s, place, thing)
-    corrupted, _ = _ioi_words(template, io, s, c, place, thing)
+    corrupted, _ = _ioi_words(template, io, c, s, place, thing) if corrupt == "s1" else _ioi_words(template, io, s, c, place, thing)
     end = len(clean) - 1
     return Contrast(clean, corrupted, [(end, io, s)], {"end": [end], "s2": [marks["s2"]]})
 
@@ -224,31 +246,38 @@ TRAINING: dict[str, Callable[[random.Random], Sample]] = {
 
 CONTRASTS: dict[str, Callable[[random.Random], Contrast]] = {
     "copy": copy_contrast,
+    "copy/previous": previous_contrast,
     "successor": successor_contrast,
     "lookup/subject": lambda rng: lookup_contrast(rng, "subject"),
     "lookup/relation": lambda rng: lookup_contrast(rng, "relation"),
     "ioi": ioi_contrast,
+    "ioi/s1": lambda rng: ioi_contrast(rng, "s1"),
 }
 
 # Which contrasts a task is judged on (the chain task only shapes training).
 TASK_CONTRASTS: dict[str, tuple[str, ...]] = {
-    "copy": ("copy",),
+    "copy": ("copy", "copy/previous"),
     "chain": (),
     "successor": ("successor",),
     "lookup": ("lookup/subject", "lookup/relation"),
-    "ioi": ("ioi",),
+    "ioi": ("ioi", "ioi/s1"),
 }
 
 ROLE_TESTS: tuple[RoleTest, ...] = (
-    # Induction heads write the copied word straight into the logits from the repeat's positions.
-    RoleTest("induction", "copy", "query", "direct"),
-    # Previous-token heads matter where the first occurrence is read (the keys), not at the repeat.
-    RoleTest("previous-token", "copy", "key_side", "total"),
+    # Induction heads carry the copied word from the repeat's positions to the output, directly or
+    # through MLPs; heads that only steer later heads' attention (Q-composition) do not count.
+    RoleTest("induction", "copy", "query", "no-attention"),
+    # Previous-token heads move the previous word: patched only where that word alone differs.
+    RoleTest("previous-token", "copy/previous", "previous_changed", "total"),
     RoleTest("successor", "successor", "end", "direct"),
     RoleTest("mover", "lookup/subject", "end", "total"),
     RoleTest("relation", "lookup/relation", "end", "total"),
-    RoleTest("name-mover", "ioi", "end", "direct"),
+    # Name movers raise the indirect object itself (heads that help only by suppressing S are
+    # another mechanism); negative name movers lower the logit difference directly.
+    RoleTest("name-mover", "ioi", "end", "direct-promote"),
     RoleTest("negative-name-mover", "ioi", "end", "direct", sign=-1),
     RoleTest("s-inhibition", "ioi", "end", "indirect"),
-    RoleTest("duplicate-token", "ioi", "s2", "total"),
+    # Duplicate-token heads tell S2 that its word came before: patched at S2 from the twin where
+    # S2 keeps its word but S1 is another name.
+    RoleTest("duplicate-token", "ioi/s1", "s2", "total"),
 )

@@ -1,0 +1,56 @@
+"""The detector validation report on the zoo's fast subset: stored, printed, and compared with the
+committed baseline so that a detector that gets worse fails the suite."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from headdb import HeadDB
+from headdb.cli import main
+
+pytestmark = pytest.mark.slow
+BASELINE = Path(__file__).parent / "data" / "validation_baseline.json"
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path_factory.mktemp('validation') / 'v.sqlite'}"
+    assert main(["--url", url, "validate-detectors", "--fast", "--json"]) == 0
+    return HeadDB(url).validation()
+
+
+def test_report_is_stored_with_provenance(report) -> None:  # type: ignore[no-untyped-def]
+    assert report.subset == "fast" and report.rows
+    assert "zoo-gpt2-induction" in report.zoo and all(len(fp) == 64 for fp in report.zoo.values())
+    assert report.detector_versions["induction"] == "2.0" and report.library_versions["torch"]
+    assert all(r.detector_run_id is not None for r in report.rows)
+
+
+def test_no_detector_labels_a_random_control(report) -> None:  # type: ignore[no-untyped-def]
+    controls = [r for r in report.rows if r.model_kind == "control"]
+    assert controls and all(r.labelled == [] for r in controls)
+
+
+def test_planted_heads_are_found_exactly(report) -> None:  # type: ignore[no-untyped-def]
+    planted = [r for r in report.rows if r.model_kind == "planted" and r.n_positive]
+    assert len(planted) >= 18
+    assert all(r.precision == 1.0 and r.recall == 1.0 for r in planted), [
+        (r.model, r.head_type, r.precision, r.recall) for r in planted if (r.precision, r.recall) != (1.0, 1.0)]
+
+
+def test_no_detector_regresses_against_the_baseline(report) -> None:  # type: ignore[no-untyped-def]
+    """The committed baseline holds the fast subset's measured precision and recall; a change that
+    lowers any of them, or labels a control, must update the baseline on purpose."""
+    baseline = json.loads(BASELINE.read_text())
+    rows = {f"{r.model}/{r.detector}/{r.head_type}": r for r in report.rows}
+    worse = []
+    for key, expected in baseline["results"].items():
+        row = rows.get(key)
+        assert row is not None, f"{key} is missing from the report"
+        for metric in ("precision", "recall"):
+            if expected[metric] is not None and (getattr(row, metric) or 0.0) < expected[metric] - 1e-9:
+                worse.append(f"{key} {metric}: {getattr(row, metric)} < {expected[metric]}")
+    assert worse == []
