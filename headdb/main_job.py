@@ -32,12 +32,23 @@ def _summary(name: str, outcomes: list) -> str:  # type: ignore[type-arg]
             + (f", not applicable: {', '.join(na)}" if na else ""))
 
 
+# Circuits the main job discovers on the bundled models, one per task the model can express (the
+# circuit detectors add one per factual relation during validation).
+BUNDLED_CIRCUITS: tuple[tuple[str, str], ...] = (
+    ("zoo-planted", "ioi"),
+    ("zoo-gpt2-ioi", "ioi"),
+    ("zoo-llama-lookup", "greater-than"),
+    ("zoo-llama-lookup", "factual:color"),
+)
+
+
 def run_main_job(db: HeadDB, papers: Path, site_dir: Path, *, cache: Path | None = None, fast: bool = False) -> None:
+    from headdb.circuits.store import run_circuit
     from headdb.jobs.loading import load_model
     from headdb.jobs.runner import run_detectors
     from headdb.site.build import build_site
     from headdb.validation.report import validate_detectors
-    from headdb.zoo import selected
+    from headdb.zoo import ZOO, build, selected
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     db.upgrade()
@@ -50,6 +61,12 @@ def run_main_job(db: HeadDB, papers: Path, site_dir: Path, *, cache: Path | None
     judged = [r for r in validation.rows if r.metrics.n_positive]
     print(f"validation run {validation.run_id}: {len(specs)} zoo models, {len(validation.rows)} detector/type/model "
           f"results ({len(judged)} with true heads)")
+    for model, task in BUNDLED_CIRCUITS:
+        spec = ZOO[model]
+        if spec not in specs:
+            continue
+        outcome = run_circuit(db, load_model(str(build(spec, cache)), name=model), task)
+        print(f"{model}: {task} circuit {outcome.circuit_id} ({outcome.status})")
     if stories is not None:
         print(_summary("stories260K", run_detectors(db, load_model(str(stories), name="stories260K"))))
     else:

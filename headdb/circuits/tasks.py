@@ -4,7 +4,8 @@
   logit(IO) - logit(S).
 - ``greater-than``: "The war lasted from the year 1732 to the year 17" (Hanna et al.); corrupted
   start year 1701; metric: the probability of the two-digit years above the start minus those at
-  or below it. Needs a tokenizer that splits a year into the century and two digits.
+  or below it. Needs a tokenizer that splits a year into the century and two digits, or a probe
+  file's word-level template ("from 17 32 to 17").
 - ``factual:RELATION``: Knowledge Circuits' subject-relation-object prompts for one relation,
   corrupted by another subject of the same relation whose object differs (same token length);
   metric logit(object) - logit(other object).
@@ -82,14 +83,21 @@ def greater_than_task(view: TokenizerView, n_prompts: int, seed: int) -> Circuit
     two_digit = [view.tokenizer.convert_tokens_to_ids(f"{y:02d}") for y in range(100)]
     if any(t is None or t == view.tokenizer.unk_token_id for t in two_digit):
         raise DatasetUnavailable("greater-than needs every two-digit number 00-99 as a token")
+    probes = view.probes
+    template = probes.greater_than_template
+    centuries = probes.centuries or ("11", "12", "13", "14", "15", "16", "17", "18")
     rng = random.Random(seed)
     clean, corrupt, ends, goods, bads = [], [], [], [], []
     for _ in range(n_prompts * 4):
         if len(clean) == n_prompts:
             break
-        noun, century, year = rng.choice(NOUNS), rng.choice(("11", "12", "13", "14", "15", "16", "17", "18")), rng.randint(2, 98)
-        text = f"The {noun} lasted from the year {century}{year:02d} to the year {century}"
-        bad_text = f"The {noun} lasted from the year {century}01 to the year {century}"
+        noun, century, year = rng.choice(NOUNS), rng.choice(centuries), rng.randint(2, 98)
+        if template is None:
+            text = f"The {noun} lasted from the year {century}{year:02d} to the year {century}"
+            bad_text = f"The {noun} lasted from the year {century}01 to the year {century}"
+        else:  # a word-level vocabulary: century and year are separate words
+            text = template.replace("{C}", century).replace("{YY}", f"{year:02d}")
+            bad_text = template.replace("{C}", century).replace("{YY}", "01")
         ids, bad_ids = view.with_bos(view.encode(text).ids), view.with_bos(view.encode(bad_text).ids)
         # The year must split into the century and its two digits, the same way in both prompts.
         if len(ids) != len(bad_ids) or two_digit[year] not in ids:

@@ -87,7 +87,8 @@ def _note(spec: ZooSpec, truth_file: dict[str, Any], head_type: str) -> str:
 def validate_model(db: HeadDB, spec: ZooSpec, directory: Path, detectors: Sequence[str] | None) -> list[Row]:
     truth_file = read_ground_truth(directory)
     loaded = load_model(str(directory), name=spec.name)
-    outcomes = run_detectors(db, loaded, detectors)
+    # Every registered detector, the circuit-defined ones included (they are opt-in elsewhere).
+    outcomes = run_detectors(db, loaded, list(detectors) if detectors else sorted(REGISTRY))
     rows: list[Row] = []
     with Session(db.engine) as session:
         for outcome in outcomes:

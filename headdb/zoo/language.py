@@ -28,7 +28,9 @@ RELATIONS: tuple[str, ...] = ("color", "size", "home", "food")
 OBJECTS: tuple[str, ...] = tuple(f"o{i:02d}" for i in range(12))
 PLACES: tuple[str, ...] = ("store", "park", "school", "garden")
 THINGS: tuple[str, ...] = ("book", "drink", "key", "ball")
-FUNCTION_WORDS: tuple[str, ...] = ("and", "went", "to", "the", "then", "gave", "a", "next", "is", ",")
+FUNCTION_WORDS: tuple[str, ...] = ("and", "went", "to", "the", "then", "gave", "a", "next", "is", ",", "from")
+YEARS: tuple[str, ...] = tuple(f"{y:02d}" for y in range(100))  # two-digit years, "00" to "99"
+CENTURIES: tuple[str, ...] = ("11", "12", "13", "14", "15", "16", "17", "18")
 
 # The seeds below fix the language's rules; changing one changes every zoo model's hash.
 _CHAIN_SEED, _FACT_SEED = 7, 11
@@ -39,6 +41,7 @@ def vocabulary() -> list[str]:
     for members in ORDINAL_SETS.values():
         words += [w for w in members if w not in words]
     words += [*NAMES, *SUBJECTS, *RELATIONS, *OBJECTS, *PLACES, *THINGS]
+    words += [w for w in YEARS if w not in words]
     assert len(words) == len(set(words)), "zoo vocabulary has a repeated word"
     return words
 
@@ -86,6 +89,7 @@ IOI_TEMPLATES: tuple[str, ...] = (
     "then {S} and {IO} went to the {PLACE} , {S} gave the {OBJECT} to",
 )
 FACT_TEMPLATES: tuple[str, ...] = ("{S} {R} is", "{R} {S} is", "w03 {S} w17 {R} is", "{R} w40 {S} is")
+GREATER_THAN_TEMPLATE = "from {C} {YY} to {C}"
 
 
 def probes() -> dict[str, object]:
@@ -102,6 +106,7 @@ def probes() -> dict[str, object]:
         "places": list(PLACES),
         "objects": list(THINGS),
         "ordinal_sets": {k: list(v) for k, v in ORDINAL_SETS.items()},
+        "greater_than": {"template": GREATER_THAN_TEMPLATE, "centuries": list(CENTURIES)},
         "relations": {
             r: {
                 "templates": [t.replace("{R}", r) for t in FACT_TEMPLATES],

@@ -130,9 +130,10 @@ ZOO: dict[str, ZooSpec] = {
                 description="Llama layout (RMSNorm, rotary, SwiGLU, grouped-query attention with 2 key/value "
                 "heads), 2 layers x 4 heads, same tasks as zoo-gpt2-induction."),
         ZooSpec(name="zoo-llama-lookup", kind="trained", architecture="llama", n_kv_heads=2, d_mlp=172,
-                tasks={"successor": 0.5, "lookup": 0.5}, steps=1500, checkpoints=4,
-                description="Llama layout, 2 layers x 4 heads, trained on ordinal successors ('X ... next') "
-                "and a subject-relation-object lookup ('S R is' -> O)."),
+                tasks={"successor": 0.4, "lookup": 0.4, "greater": 0.2}, steps=1500, checkpoints=4,
+                description="Llama layout, 2 layers x 4 heads, trained on ordinal successors ('X ... next'), "
+                "a subject-relation-object lookup ('S R is' -> O) and year spans ('from 17 32 to 17' -> a "
+                "later year)."),
         ZooSpec(name="zoo-gpt2-ioi", kind="trained", architecture="gpt2", n_layers=3,
                 tasks={"ioi": 0.7, "copy": 0.3}, steps=2000, checkpoints=4,
                 description="GPT-2 layout, 3 layers x 4 heads, trained on an indirect-object task with both "

@@ -234,6 +234,17 @@ def ioi_contrast(rng: random.Random, corrupt: str = "s2") -> Contrast:
     return Contrast(clean, corrupted, [(end, io, s)], {"end": [end], "s2": [marks["s2"]]})
 
 
+# -- greater-than: years -----------------------------------------------------------------------------
+
+
+def greater_sample(rng: random.Random) -> Sample:
+    """"from 17 32 to 17" followed by a later two-digit year (Hanna et al.'s task, in words)."""
+    century, start = rng.choice(lang.CENTURIES), rng.randint(2, 97)
+    end = rng.randint(start + 1, 99)
+    words = [lang.BOS, *_fillers(rng, 0, 3), "from", century, lang.YEARS[start], "to", century, lang.YEARS[end]]
+    return Sample(words, [False] * (len(words) - 2) + [True, False])
+
+
 # -- registry ------------------------------------------------------------------------------------
 
 TRAINING: dict[str, Callable[[random.Random], Sample]] = {
@@ -242,6 +253,7 @@ TRAINING: dict[str, Callable[[random.Random], Sample]] = {
     "successor": successor_sample,
     "lookup": lookup_sample,
     "ioi": ioi_sample,
+    "greater": greater_sample,
 }
 
 CONTRASTS: dict[str, Callable[[random.Random], Contrast]] = {
@@ -261,6 +273,7 @@ TASK_CONTRASTS: dict[str, tuple[str, ...]] = {
     "successor": ("successor",),
     "lookup": ("lookup/subject", "lookup/relation"),
     "ioi": ("ioi", "ioi/s1"),
+    "greater": (),
 }
 
 ROLE_TESTS: tuple[RoleTest, ...] = (

@@ -40,6 +40,11 @@ class Probes:
     ordinal_sets: dict[str, tuple[str, ...]]
     relations: dict[str, RelationProbe]
     random_words: tuple[str, ...] | None = None  # None: any ordinary token of the vocabulary
+    # Greater-than prompts for word-level vocabularies: a template with {C} (century) and {YY}
+    # (two-digit year) as separate words, and the centuries to use; None: English text, which
+    # needs a tokenizer that splits 1732 into 17 and 32.
+    greater_than_template: str | None = None
+    centuries: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -131,7 +136,18 @@ def from_file(path: Path) -> Probes:
         ordinal_sets=ordinal_sets,
         relations=relations,
         random_words=_strings(data, "random_words", where) if "random_words" in data else None,
+        **_greater_than(data, where),
     )
+
+
+def _greater_than(data: dict[str, Any], where: str) -> dict[str, Any]:
+    spec = data.get("greater_than")
+    if spec is None:
+        return {}
+    if not isinstance(spec, dict) or not isinstance(spec.get("template"), str) \
+            or "{C}" not in spec["template"] or "{YY}" not in spec["template"]:
+        raise ProbeFileError(f"{where}: greater_than needs a template with {{C}} and {{YY}}, and centuries")
+    return {"greater_than_template": spec["template"], "centuries": _strings(spec, "centuries", f"{where}: greater_than")}
 
 
 def for_model(directory: str | Path | None) -> Probes:

@@ -1,0 +1,110 @@
+"""The ground-truth zoo: specs, content-hashed builds, ground-truth files, checkpoints, and the
+ablation machinery the trained models' roles come from."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+import torch
+
+from headdb.zoo import ZOO, ZooSpec, build, read_ground_truth, selected
+from headdb.zoo import language as lang
+from headdb.zoo.registry import BUILD_FILE, model_dir
+from headdb.zoo.tasks import CONTRASTS, ROLE_TESTS, TRAINING
+
+
+def test_specs_are_validated() -> None:
+    with pytest.raises(ValueError, match="unknown tasks"):
+        ZooSpec(name="zoo-x", kind="trained", architecture="gpt2", description="", tasks={"juggling": 1.0}, steps=1)
+    with pytest.raises(ValueError, match="needs tasks and steps"):
+        ZooSpec(name="zoo-x", kind="trained", architecture="gpt2", description="")
+    with pytest.raises(ValueError, match="multiple of n_kv_heads"):
+        ZooSpec(name="zoo-x", kind="control", architecture="llama", description="", n_heads=4, n_kv_heads=3)
+    with pytest.raises(KeyError, match="unknown zoo model"):
+        selected(["zoo-nonexistent"])
+
+
+def test_every_architecture_has_a_control_of_the_same_shape() -> None:
+    controls = [s for s in ZOO.values() if s.kind == "control"]
+    assert {s.architecture for s in controls} >= {"gpt2", "neox", "llama"}
+    shape = lambda s: (s.architecture, s.n_layers, s.n_heads, s.n_kv_heads, s.d_model, s.d_mlp, s.n_ctx, s.language)  # noqa: E731
+    for control in controls:
+        assert control.control_of in ZOO and shape(control) == shape(ZOO[control.control_of]), control.name
+
+
+def test_fingerprints_ignore_descriptions_but_not_training() -> None:
+    spec = ZOO["zoo-gpt2-induction"]
+    assert spec.model_copy(update={"description": "other words"}).fingerprint() == spec.fingerprint()
+    assert spec.model_copy(update={"steps": spec.steps + 1}).fingerprint() != spec.fingerprint()
+
+
+def test_fast_subset_fits_the_test_suite() -> None:
+    fast = selected(fast=True)
+    assert {s.kind for s in fast} == {"trained", "planted", "control"}
+    assert sum(s.steps for s in fast) <= 3500  # one small trained model: about two minutes on 2 cores
+
+
+def test_task_generators_stay_in_the_vocabulary() -> None:
+    vocab = set(lang.vocabulary())
+    rng = random.Random(0)
+    for name, make in TRAINING.items():
+        samples = [make(rng) for _ in range(20)]
+        assert all(set(s.words) <= vocab and len(s.words) == len(s.scored) for s in samples), name
+        assert any(any(s.scored) for s in samples), name
+    for name, make in CONTRASTS.items():
+        contrast = make(rng)
+        assert len(contrast.clean) == len(contrast.corrupted), name
+        assert set(contrast.clean) | set(contrast.corrupted) <= vocab, name
+        assert {t.contrast for t in ROLE_TESTS if t.contrast == name} <= set(CONTRASTS)
+    # the previous-token contrast changes only the word before each tested position
+    c = CONTRASTS["copy/previous"](random.Random(3))
+    for pos in c.positions["previous_changed"]:
+        assert c.clean[pos] == c.corrupted[pos] and c.clean[pos - 1] != c.corrupted[pos - 1]
+
+
+def test_trained_model_build_ground_truth_and_checkpoints(zoo_dir) -> None:  # type: ignore[no-untyped-def]
+    directory = zoo_dir("zoo-gpt2-induction")
+    assert directory == model_dir(ZOO["zoo-gpt2-induction"])
+    info = json.loads((directory / BUILD_FILE).read_text())
+    assert info["fingerprint"] == ZOO["zoo-gpt2-induction"].fingerprint() and info["build_seconds"] > 0
+    truth = read_ground_truth(directory)
+    assert truth["contrasts"]["copy"]["solved"] and truth["conventions"]["positive_effect"] == 0.05
+    roles = truth["roles"]
+    assert roles["induction"]["positives"] and roles["previous-token"]["positives"]
+    for role in roles.values():  # every head is accounted for, once
+        heads = role["positives"] + role["negatives"] + role["ambiguous"]
+        assert sorted(heads) == sorted(f"{l}.{h}" for l in range(2) for h in range(4))
+        assert all(len(t["effects"]) == 8 for t in role["tests"])
+    checkpoints = sorted((directory / "checkpoints").iterdir())
+    assert len(checkpoints) == ZOO["zoo-gpt2-induction"].checkpoints
+    assert all((c / "config.json").exists() and (c / "headdb_probes.json").exists() for c in checkpoints)
+    assert build(ZOO["zoo-gpt2-induction"]) == directory  # cached: no rebuild
+
+
+def test_planted_ground_truth_covers_every_detector_type(zoo_dir) -> None:  # type: ignore[no-untyped-def]
+    roles = read_ground_truth(zoo_dir("zoo-planted-hard"))["roles"]
+    assert roles["previous-token"]["positives"] == ["0.0"]
+    assert "0.2" in roles["previous-token"]["negatives"]  # the partial distractor
+    assert roles["backup-name-mover"]["positives"] == []
+
+
+def test_ablation_reads_each_heads_output(zoo_dir) -> None:  # type: ignore[no-untyped-def]
+    """Per-head outputs (z times its W_O block) add up to the attention layer's output."""
+    from transformers import AutoModelForCausalLM
+
+    from headdb.zoo import ablation
+
+    model = AutoModelForCausalLM.from_pretrained(zoo_dir("zoo-gpt2-induction"))
+    lay = ablation.layout(model)
+    ids = torch.randint(1, 50, (2, 12))
+    run = ablation.run(model, lay, ids)
+    summed = ablation.head_outputs(lay, run, 1).sum(2) + lay.out_proj[1].bias
+    captured = {}
+    handle = lay.out_proj[1].register_forward_hook(lambda m, a, out: captured.setdefault("out", out))
+    model(ids)
+    handle.remove()
+    assert torch.allclose(summed, captured["out"], atol=1e-5)
+    logits = ablation.logits_from_resid(lay, run.final_resid)
+    assert torch.allclose(logits, run.logits, atol=1e-4)
