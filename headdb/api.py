@@ -22,6 +22,7 @@ from headdb.catalog.validate import DEFAULT_MODELS, DEFAULT_TAXONOMY, NameIndex,
 from headdb.db.engine import create_db_engine, resolve_url
 from headdb.db.migrate import ensure_current, upgrade
 from headdb.db.models import (
+    HEAD_TYPE_KINDS,
     STAGES,
     Claim,
     DetectorRun,
@@ -32,6 +33,8 @@ from headdb.db.models import (
     Model,
     Paper,
     PaperHeadType,
+    PublishedDataset,
+    PublishedValue,
     model_name_key,
 )
 from headdb.errors import InvalidArgumentError, NotFoundError
@@ -41,6 +44,7 @@ from headdb.results import (
     LabelInfo,
     ModelInfo,
     PaperInfo,
+    PublishedInfo,
     ResultList,
     RunInfo,
     result_list,
@@ -166,7 +170,8 @@ class HeadDB:
         venue: str | None = None,
         text: str | None = None,
     ) -> ResultList[PaperInfo]:
-        """Papers, newest first, filtered by a head type they name, year, venue and/or text."""
+        """Papers, newest first by their first public version, filtered by a head type they name,
+        year (of the first public version), venue (or where they appeared) and/or text."""
         with self._session() as session:
             query: Select[tuple[Paper]] = select(Paper).options(
                 selectinload(Paper.links),
@@ -187,8 +192,12 @@ class HeadDB:
                     Paper.published_date <= dt.date(year, 12, 31),
                 )
             # autoescape: %, _ and the escape character match themselves, not "anything".
+            # The venue filter matches the peer-reviewed venue or where the paper appeared ("arXiv").
             if venue is not None:
-                query = query.where(Paper.venue.icontains(check_query_text(venue, "venue"), autoescape=True))
+                check_query_text(venue, "venue")
+                query = query.where(
+                    or_(Paper.venue.icontains(venue, autoescape=True), Paper.published_in.icontains(venue, autoescape=True))
+                )
             if text is not None:
                 check_query_text(text)
                 query = query.where(
@@ -219,12 +228,17 @@ class HeadDB:
                 raise UnknownNameError(index.unknown_message("paper", name))
             return _paper_info(found)
 
-    def head_types(self, stage: str | None = None) -> ResultList[HeadTypeInfo]:
-        """Head types of the taxonomy, optionally of one stage (code such as "LR" or its name)."""
+    def head_types(self, stage: str | None = None, kind: str | None = None) -> ResultList[HeadTypeInfo]:
+        """Head types of the taxonomy, optionally of one stage (code such as "LR" or its name)
+        and of one kind (mechanistic, intervention-selected or score-selected)."""
         with self._session() as session:
             query = select(HeadType).options(selectinload(HeadType.aliases))
             if stage is not None:
                 query = query.where(HeadType.stage == self._stage(stage))
+            if kind is not None:
+                if kind not in HEAD_TYPE_KINDS:
+                    raise InvalidArgumentError(f"unknown kind {brief(kind)}; known: {', '.join(HEAD_TYPE_KINDS)}")
+                query = query.where(HeadType.kind == kind)
             query = query.order_by(HeadType.stage, HeadType.group, HeadType.name)
             return result_list(HeadTypeInfo, [_head_type_info(ht) for ht in session.scalars(query)])
 
@@ -271,6 +285,27 @@ class HeadDB:
                 query = query.where(or_(Paper.slug == paper, Paper.title == paper))
             query = query.order_by(Model.name, Head.layer, Head.head, Paper.published_date)
             return result_list(ClaimInfo, [_claim_info(c) for c in session.scalars(query)])
+
+    def published(
+        self, model: str | None = None, paper: str | None = None, head_type: str | None = None
+    ) -> ResultList[PublishedInfo]:
+        """Per-head data papers published (scores for every head, or a circuit's heads), with
+        source repository, path, commit and derivation; filtered by model, paper or head type."""
+        with self._session() as session:
+            query = select(PublishedDataset).options(
+                selectinload(PublishedDataset.paper), selectinload(PublishedDataset.model),
+                selectinload(PublishedDataset.head_type),
+                selectinload(PublishedDataset.values).selectinload(PublishedValue.head),
+            )
+            if model is not None:
+                query = query.where(PublishedDataset.model_id == self._model(session, model).id)
+            if head_type is not None:
+                query = query.where(PublishedDataset.head_type_id == self._head_type(session, head_type).id)
+            if paper is not None:
+                check_query_text(paper, "paper")
+                query = query.join(PublishedDataset.paper).where(or_(Paper.slug == paper, Paper.title == paper))
+            datasets = session.scalars(query.order_by(PublishedDataset.slug))
+            return result_list(PublishedInfo, [published_info(d) for d in datasets])
 
     def _latest_runs(self, model: Model) -> Select[tuple[int]]:
         """The newest succeeded run of each detector on ``model``."""
@@ -395,6 +430,20 @@ class HeadDB:
             )
 
 
+def published_info(d: PublishedDataset) -> PublishedInfo:
+    values = {v.head.coordinate: v.value for v in sorted(d.values, key=lambda v: (v.head.layer, v.head.head))}
+    return PublishedInfo(
+        slug=d.slug, paper=d.paper.slug, paper_title=d.paper.title, model=d.model.name,
+        head_type=d.head_type.slug if d.head_type else None, kind=d.kind, title=d.title, quantity=d.quantity,
+        repository=d.repository, path=d.path, commit=d.commit, derivation=d.derivation, derived_by=d.derived_by,
+        n_samples=d.n_samples, threshold=d.threshold, threshold_op=d.threshold_op,
+        threshold_source=d.threshold_source, note=d.note,
+        n_layers=d.model.n_layers or 1 + max(v.head.layer for v in d.values),
+        n_heads=d.model.n_heads or 1 + max(v.head.head for v in d.values),
+        values=values, roles={v.head.coordinate: v.role for v in d.values if v.role},
+    )
+
+
 def _label_counts(session: Session, run_ids: Iterable[int]) -> dict[int, int]:
     ids = list(run_ids)
     if not ids:
@@ -412,6 +461,10 @@ def _paper_info(p: Paper) -> PaperInfo:
         date=p.published_date,
         date_precision=p.date_precision,
         venue=p.venue,
+        venue_year=p.venue_year,
+        published_in=p.published_in,
+        missing=dict(p.missing or {}),
+        sources=dict(p.sources or {}),
         arxiv_id=p.arxiv_id,
         authors=tuple(p.authors),
         head_types=tuple(ht.slug for ht in p.head_types),
@@ -433,6 +486,11 @@ def _head_type_info(ht: HeadType) -> HeadTypeInfo:
         aliases=tuple(a.alias for a in ht.aliases),
         model_families=tuple(ht.model_families),
         description=ht.description,
+        kind=ht.kind,
+        kind_note=ht.kind_note,
+        placement=dict(ht.placement or {}),
+        merged=tuple(ht.merged or ()),
+        distinct_from=tuple(ht.distinct_from or ()),
     )
 
 
@@ -466,4 +524,5 @@ def _claim_info(c: Claim) -> ClaimInfo:
         paper_title=c.paper.title,
         source=c.source,
         confidence=c.confidence,
+        conflict=c.conflict,
     )

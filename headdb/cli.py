@@ -184,7 +184,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 def cmd_papers(args: argparse.Namespace) -> int:
     papers = _db(args).papers(head_type=args.head_type, year=args.year, venue=args.venue, text=args.text)
-    return _emit(args, papers, ["date", "venue", "title", "head_types", "slug"])
+    rows = [dict(p.__dict__, where=p.where) for p in papers]
+    return _emit(args, rows, ["date", "where", "title", "head_types", "slug"])
 
 
 def cmd_head_types(args: argparse.Namespace) -> int:
