@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from headdb.agreement import AgreementRow, agreement_rows
+from headdb.agreement import AgreementRow, agreement_rows, published_agreement_rows
 from headdb.catalog.ingest import IngestReport, sync_catalog
 from headdb.catalog.validate import DEFAULT_MODELS, DEFAULT_TAXONOMY, NameIndex, load_catalog
 from headdb.db.engine import create_db_engine, resolve_url
@@ -391,13 +391,23 @@ class HeadDB:
             )
         return grid
 
-    def agreement(self, model: str, head_type: str | None = None) -> ResultList[AgreementRow]:
+    def agreement(
+        self, model: str, head_type: str | None = None, basis: str | None = None
+    ) -> ResultList[AgreementRow]:
         """Claims against labels for ``model``: per head type, which claimed heads were detected
-        (agree), missed, or detected but never claimed, with scores and ranks."""
+        (agree), missed, or detected but never claimed, with scores and ranks. Rows with
+        ``basis`` "detector" compare with headdb's detector labels; rows with basis "published"
+        compare with the labels a paper's own published data implies under its stated threshold
+        (``dataset`` names it). ``basis`` picks one kind; the default returns both."""
+        if basis not in (None, "detector", "published"):
+            raise InvalidArgumentError(f"basis must be 'detector' or 'published', got {brief(basis)}")
         with self._session() as session:
             m = self._model(session, model)
             ht = self._head_type(session, head_type) if head_type is not None else None
-            return result_list(AgreementRow, agreement_rows(session, m, ht))
+            rows = agreement_rows(session, m, ht) if basis != "published" else []
+            if basis != "detector":
+                rows += published_agreement_rows(session, m, ht)
+            return result_list(AgreementRow, rows)
 
     def runs(self, model: str | None = None) -> ResultList[RunInfo]:
         """Detector runs, newest first, optionally of one model."""

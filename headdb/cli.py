@@ -166,9 +166,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if catalog.problems:
         return _report_problems(catalog.problems)
     n_claims = sum(len(p.entry.claims) for p in catalog.papers)
+    n_values = sum(len(d.rows) for d in catalog.published)
     print(
         f"ok: {len(catalog.papers)} papers, {len(catalog.head_types)} head types, "
-        f"{len(catalog.models)} models, {n_claims} claims"
+        f"{len(catalog.models)} models, {n_claims} claims, "
+        f"{len(catalog.published)} published datasets ({n_values} head values)"
     )
     return 0
 
@@ -268,7 +270,7 @@ def cmd_agreement(args: argparse.Namespace) -> int:
         print(f"nothing to compare for {args.model}: no claims or labels for its heads yet")
         return 0
     records = [dict(r.__dict__, coordinate=r.coordinate) for r in rows]
-    return _emit(args, records, ["head_type", "coordinate", "status", "score", "rank", "papers"])
+    return _emit(args, records, ["basis", "head_type", "coordinate", "status", "score", "rank", "papers", "dataset"])
 
 
 def _zoo_specs(args: argparse.Namespace) -> list[Any]:

@@ -28,7 +28,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from headdb.catalog.safe_yaml import CatalogFileError, decode_utf8, read_catalog_bytes
-from headdb.catalog.schema import SLUG_PATTERN, ModelEntry, PublishedEntry, column_limit
+from headdb.catalog.schema import ModelEntry, PublishedEntry, column_limit
 from headdb.db.models import PublishedDataset, PublishedValue
 from headdb.text import CONTROL_CHARS, brief
 
@@ -36,6 +36,8 @@ COLUMNS = ("layer", "head", "value")
 ROLE_LIMIT = column_limit(PublishedValue.role)
 SLUG_LIMIT = column_limit(PublishedDataset.slug)
 MAX_ROWS = 100_000
+# Dataset file names: lowercase letters, digits, hyphens and dots ("qwen1.5-14b").
+NAME_PATTERN = r"^[a-z0-9]+(?:[-.][a-z0-9]+)*$"
 
 
 @dataclass(frozen=True)
@@ -182,8 +184,8 @@ def _load_one(
 ) -> PublishedRecord | None:
     label = str(path)
     slug = f"{paper}/{path.stem}"
-    if not re.match(SLUG_PATTERN, path.stem):
-        report(label, "", "file name must be a slug: lowercase letters, digits and hyphens")
+    if not re.match(NAME_PATTERN, path.stem):
+        report(label, "", "file name must be lowercase letters, digits, hyphens and dots")
         return None
     if SLUG_LIMIT and len(slug) > SLUG_LIMIT:
         report(label, "", f"paper slug and file name together are too long ({len(slug)} characters, at most {SLUG_LIMIT})")
