@@ -163,6 +163,11 @@ def _report_problems(problems: Sequence[object]) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.papers, args.taxonomy, args.models)
+    if catalog.problems and args.github_annotations:
+        from headdb.catalog.annotations import github_annotation
+
+        for problem in catalog.problems:  # workflow commands go to standard output
+            print(github_annotation(problem.file, problem.field, problem.message))
     if catalog.problems:
         return _report_problems(catalog.problems)
     n_claims = sum(len(p.entry.claims) for p in catalog.papers)
@@ -344,6 +349,46 @@ def cmd_validate_detectors(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from headdb.export import export_tables, row_counts, write_export
+
+    db = _db(args)
+    if args.bibtex:
+        from headdb.bibtex import bibtex_catalog
+
+        papers = db.papers()
+        text = bibtex_catalog(papers)
+        if args.bibtex == "-":
+            sys.stdout.write(text)
+        else:
+            Path(args.bibtex).write_text(text, encoding="utf-8")
+            print(f"wrote {len(papers)} BibTeX entries to {args.bibtex}")
+        if not args.format:
+            return 0
+    tables = export_tables(db.engine)
+    files = write_export(tables, args.out, args.format or "json")
+    print(f"exported {row_counts(tables)} as {args.format or 'json'} to {Path(args.out)}/ ({len(files)} files)")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from headdb.export import import_catalog
+
+    db = _db(args)
+    counts = import_catalog(db.engine, args.path)
+    print("imported " + ", ".join(f"{n} {t.replace('_', ' ')}" for t, n in counts.items()))
+    return 0
+
+
+def cmd_new_paper(args: argparse.Namespace) -> int:
+    from headdb.catalog.new import write_skeleton
+
+    path = write_skeleton(Path(args.papers), args.title, arxiv=args.arxiv, date=args.date, heads=args.head or [],
+                          force=args.force)
+    print(f"wrote {path}; fill in every TODO, then run `headdb validate {args.papers}`")
+    return 0
+
+
 def cmd_site_build(args: argparse.Namespace) -> int:
     from headdb.site.build import build_site
 
@@ -417,8 +462,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = db_sub.add_parser("current", help="show the database's revision and the newest one")
     p.set_defaults(handler=cmd_db_current)
 
-    p = add("validate", cmd_validate, "check every paper entry, the taxonomy and the model registry; report all problems (exit 1 if any)")
+    p = add("validate", cmd_validate, "check every paper entry, the published data, the taxonomy and the model registry; "
+            "report all problems (exit 1 if any)")
     _catalog_args(p)
+    p.add_argument("--github-annotations", action="store_true",
+                   help="also print each problem as a GitHub Actions ::error command (file, line, field) to annotate pull requests")
     p = add("ingest", cmd_ingest, "validate, then synchronise the database with the catalog in one transaction")
     _catalog_args(p)
 
@@ -492,6 +540,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detectors", help="comma-separated detector names (default: all)")
     p.add_argument("--no-stability", action="store_true", help="skip the label-stability check on stories260K")
     _json_flag(p)
+
+    p = add("export", cmd_export, "write the whole catalog (papers, claims, head types, models, published data, detector "
+            "runs, scores, labels) as JSON, CSV or Parquet, and/or its BibTeX")
+    p.add_argument("--format", choices=["json", "csv", "parquet"], help="export format (default: json, unless only --bibtex is given)")
+    p.add_argument("--out", default="export", help="output directory (default: export/)")
+    p.add_argument("--bibtex", metavar="FILE", help="also write one BibTeX entry per paper to FILE ('-' for standard output)")
+
+    p = add("import", cmd_import, "load an export (a JSON file, or a directory of CSV or Parquet tables) into an empty database")
+    p.add_argument("path", help="headdb-catalog.json, or the directory `headdb export` wrote")
+
+    new = sub.add_parser("new", help="write a skeleton catalog entry", description="Write a skeleton catalog entry to fill in.")
+    new_sub = new.add_subparsers(dest="new_command", required=True, metavar="KIND")
+    p = new_sub.add_parser("paper", help="write papers/<slug>.yaml for a new paper, with every field to fill marked TODO")
+    p.add_argument("--title", required=True, help="the paper's exact title")
+    p.add_argument("--arxiv", help="arXiv id, e.g. 2312.09230 (without it, missing.arxiv must say why)")
+    p.add_argument("--date", help="first public version, YYYY-MM-DD (YYYY-MM or YYYY when only that is known)")
+    p.add_argument("--head", action="append", help="a head type the paper names (repeat for more)")
+    p.add_argument("--papers", default="papers", help="directory of paper entries (default: papers/)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    p.set_defaults(handler=cmd_new_paper)
 
     site = sub.add_parser("site", help="build or preview the static catalog site", description="Render the database into a static mkdocs-material site.")
     site_sub = site.add_subparsers(dest="site_command", required=True, metavar="ACTION")

@@ -305,6 +305,7 @@ def _check_paper(
 ) -> PaperRecord:
     label = str(path)
     problems.extend(Problem(label, where, message) for where, message in bibliographic_problems(entry))
+    problems.extend(Problem(label, where, "still a TODO placeholder: fill it in") for where in _todos(entry.model_dump(mode="json")))
     head_slugs: list[str] = []
     for i, name in enumerate(entry.heads):
         slug = types.get(name)
@@ -370,6 +371,17 @@ def _check_paper(
         claim_type_slugs=tuple(claim_types),
         claim_model_names=tuple(claim_models),
     )
+
+
+def _todos(data: Any, path: str = "") -> list[str]:
+    """Field paths of the strings that still hold a ``TODO`` placeholder (``headdb new paper``)."""
+    if isinstance(data, str):
+        return [path] if "TODO" in data else []
+    if isinstance(data, dict):
+        return [p for k, v in data.items() for p in _todos(v, f"{path}.{k}" if path else str(k))]
+    if isinstance(data, list):
+        return [p for i, v in enumerate(data) for p in _todos(v, f"{path}[{i}]")]
+    return []
 
 
 def _refusal(entry: os.DirEntry[str]) -> str:
