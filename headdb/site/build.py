@@ -160,8 +160,8 @@ def write_pages(db: HeadDB, docs: Path) -> int:
         write(f"models/{slugify(m.name)}.md", render.model_page(m, heatmaps, runs_by_model[m.name], type_names)
               + catalog_pages.model_section(m, published_by_model[m.name], type_names))
 
-    per_model = {m.name: list(db.agreement(m.name, basis="detector")) for m in models
-                 if m.name in scored or claim_counts.get(m.name) or published_by_model[m.name]}
+    # Every model page links to its section here, so every model gets one.
+    per_model = {m.name: list(db.agreement(m.name, basis="detector")) for m in models}
     per_model_published = {m.name: list(db.agreement(m.name, basis="published")) for m in models if published_by_model[m.name]}
     write("agreement/index.md", render.agreement_page(per_model, scored, type_names)
           + catalog_pages.published_agreement_section(per_model_published, type_names))

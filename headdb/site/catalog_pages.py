@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 from headdb.agreement import AGREE, MISSED, UNCLAIMED, AgreementRow
 from headdb.results import ClaimInfo, HeadTypeInfo, LabelInfo, ModelInfo, PaperInfo, PublishedInfo
-from headdb.site.escape import html_text, md_text, slugify
+from headdb.site.escape import md_text, slugify
 from headdb.site.heatmap import heatmap_svg
 
 API_FORMAT = {"format": "headdb-api", "version": 1}
