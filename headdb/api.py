@@ -105,9 +105,12 @@ class HeadDB:
         papers_dir: str | Path = "papers",
         taxonomy: str | Path = DEFAULT_TAXONOMY,
         models: str | Path = DEFAULT_MODELS,
+        published: str | Path | bool | None = True,
     ) -> IngestReport:
-        """Validate the catalog, then synchronise the database with it in one transaction."""
-        return sync_catalog(self.engine, load_catalog(papers_dir, taxonomy, models))
+        """Validate the catalog, then synchronise the database with it in one transaction.
+        ``published``: the published per-head data directory; True (the default) means
+        ``published/`` beside ``papers_dir`` where it exists, None or False none."""
+        return sync_catalog(self.engine, load_catalog(papers_dir, taxonomy, models, published))
 
     def _session(self) -> Session:
         ensure_current(self.engine)

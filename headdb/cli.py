@@ -152,6 +152,7 @@ def _catalog_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("papers", nargs="?", default="papers", help="directory of paper entries (default: papers/)")
     parser.add_argument("--taxonomy", default=str(DEFAULT_TAXONOMY), help="taxonomy file (default: the package's)")
     parser.add_argument("--models", default=str(DEFAULT_MODELS), help="model registry file (default: the package's)")
+    parser.add_argument("--published", help="directory of published per-head data (default: published/ beside the papers directory, if any)")
 
 
 def _report_problems(problems: Sequence[object]) -> int:
@@ -162,7 +163,7 @@ def _report_problems(problems: Sequence[object]) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    catalog = load_catalog(args.papers, args.taxonomy, args.models)
+    catalog = load_catalog(args.papers, args.taxonomy, args.models, args.published or True)
     if catalog.problems and args.github_annotations:
         from headdb.catalog.annotations import github_annotation
 
@@ -181,7 +182,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    report = _db(args).ingest(args.papers, args.taxonomy, args.models)
+    report = _db(args).ingest(args.papers, args.taxonomy, args.models, args.published or True)
     print(("ingested: " if report.changed else "no changes: ") + report.summary())
     return 0
 
@@ -196,7 +197,18 @@ def cmd_papers(args: argparse.Namespace) -> int:
 
 
 def cmd_head_types(args: argparse.Namespace) -> int:
-    return _emit(args, _db(args).head_types(stage=args.stage), ["slug", "name", "stage", "group", "aliases"])
+    return _emit(args, _db(args).head_types(stage=args.stage, kind=args.kind), ["slug", "name", "stage", "group", "kind", "aliases"])
+
+
+def cmd_published(args: argparse.Namespace) -> int:
+    datasets = _db(args).published(model=args.model, paper=args.paper, head_type=args.head_type)
+    if args.json:
+        print(to_json([dict(d.__dict__, source_url=d.source_url, published_labels=d.labelled) for d in datasets]))
+        return 0
+    rows = [{"dataset": d.slug, "model": d.model, "head_type": d.head_type or "-", "kind": d.kind, "heads": len(d.values),
+             "published labels": len(d.labelled) if d.threshold is not None else "-", "source": d.source_url} for d in datasets]
+    print(format_table(rows, ["dataset", "model", "head_type", "kind", "heads", "published labels", "source"]))
+    return 0
 
 
 def cmd_claims(args: argparse.Namespace) -> int:
@@ -479,6 +491,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("head-types", cmd_head_types, "list the taxonomy's head types, optionally of one stage")
     p.add_argument("--stage", help="KR, ICI, LR, EP or the stage's name, e.g. 'Latent Reasoning'")
+    p.add_argument("--kind", choices=["mechanistic", "intervention-selected", "score-selected"],
+                   help="only types defined by their computation, or selected by an intervention or observational score")
+    _json_flag(p)
+
+    p = add("published", cmd_published, "list per-head data papers published (scores for every head, or a circuit's heads), with sources")
+    p.add_argument("--model", help="e.g. Llama-2-7B-80K")
+    p.add_argument("--paper", help="paper slug or exact title")
+    p.add_argument("--head-type", help="e.g. retrieval")
     _json_flag(p)
 
     p = add("claims", cmd_claims, "list published claims: which paper reports which head of which model as what")

@@ -112,4 +112,4 @@ def test_paper_lookup_by_arxiv_id(catalog_db: HeadDB) -> None:
     assert paper.title == "Knowledge Circuits in Pretrained Transformers"
     assert paper.date == dt.date(2024, 5, 28)
     assert paper.venue == "NeurIPS 2024"
-    assert paper.n_claims == 6
+    assert paper.n_claims == 11  # six from the reference claims, five from the seeds

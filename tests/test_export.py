@@ -119,3 +119,18 @@ def test_github_annotations_name_file_line_and_field(papers_copy: Path, capsys: 
 def test_whole_catalog_validates_with_published_data() -> None:
     catalog = load_catalog(PAPERS)
     assert catalog.ok and len(catalog.published) >= 9
+
+
+def test_cli_published_and_head_type_kind(catalog_db: HeadDB, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--url", catalog_db.url, "published", "--model", "yi-6b-200k", "--json"]) == 0
+    (dataset,) = json.loads(capsys.readouterr().out)
+    assert dataset["head_type"] == "retrieval" and dataset["threshold"] == 0.1 and len(dataset["values"]) == 32 * 32
+    assert dataset["source_url"].startswith("https://github.com/nightdessert/Retrieval_Head/blob/")
+    assert main(["--url", catalog_db.url, "head-types", "--kind", "intervention-selected", "--json"]) == 0
+    kinds = {row["kind"] for row in json.loads(capsys.readouterr().out)}
+    assert kinds == {"intervention-selected"}
+    assert main(["--url", catalog_db.url, "agreement", "Llama-2-7B-80K", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    published = [r for r in rows if r["basis"] == "published"]
+    assert {r["coordinate"] for r in published if r["status"] == "agree"} == {"16.19", "11.15", "8.26", "6.9", "7.12"}
+    assert len(published) == 33  # the heads past 0.1; the five claimed among them

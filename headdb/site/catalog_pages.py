@@ -174,7 +174,8 @@ def _plain(value: Any) -> Any:
 
 
 def _dump(data: dict[str, Any]) -> str:
-    return json.dumps({**API_FORMAT, **_plain(data)}, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    # ASCII only: control and bidirectional characters in stored text arrive as \u escapes, never raw.
+    return json.dumps({**API_FORMAT, **_plain(data)}, indent=1, sort_keys=True, ensure_ascii=True) + "\n"
 
 
 def write_api(
