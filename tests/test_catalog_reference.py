@@ -246,3 +246,24 @@ def test_taxonomy_file_names_every_merge_reason() -> None:
     data = yaml.safe_load(DEFAULT_TAXONOMY.read_text())
     merged = [m for e in data for m in e.get("merged", [])]
     assert len(merged) >= 7 and all(m["reason"] for m in merged)
+
+
+def test_downgrade_to_0004_and_back_then_ingest_restores_the_catalog(catalog_db: HeadDB) -> None:
+    from headdb.db.migrate import downgrade
+    from headdb.export import export_tables
+
+    def snapshot() -> dict[str, object]:
+        tables = export_tables(catalog_db.engine)
+        for row in tables["papers"]:
+            row.pop("updated_at")
+        return tables
+
+    before = snapshot()
+    downgrade(catalog_db.engine, "0004")
+    with catalog_db.engine.connect() as c:  # the old schema's venue: the venue, else where it appeared
+        venue = c.execute(text("SELECT venue FROM papers WHERE slug = '2019-attention-heads-bert-track-syntactic'")).scalar_one()
+        assert venue == "arXiv"
+    upgrade(catalog_db.engine)
+    report = catalog_db.ingest(PAPERS)
+    assert report.papers.updated == len(before["papers"])  # every paper re-synced, filling the new columns
+    assert snapshot() == before
