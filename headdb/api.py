@@ -298,7 +298,6 @@ class HeadDB:
             query = select(PublishedDataset).options(
                 selectinload(PublishedDataset.paper), selectinload(PublishedDataset.model),
                 selectinload(PublishedDataset.head_type),
-                selectinload(PublishedDataset.values).selectinload(PublishedValue.head),
             )
             if model is not None:
                 query = query.where(PublishedDataset.model_id == self._model(session, model).id)
@@ -307,8 +306,18 @@ class HeadDB:
             if paper is not None:
                 check_query_text(paper, "paper")
                 query = query.join(PublishedDataset.paper).where(or_(Paper.slug == paper, Paper.title == paper))
-            datasets = session.scalars(query.order_by(PublishedDataset.slug))
-            return result_list(PublishedInfo, [published_info(d) for d in datasets])
+            datasets = list(session.scalars(query.order_by(PublishedDataset.slug)))
+            # The values as plain rows: thousands per dataset, so no ORM objects for them.
+            values: dict[int, list[tuple[int, int, float, str | None]]] = {d.id: [] for d in datasets}
+            if datasets:
+                for dataset_id, layer, head, value, role in session.execute(
+                    select(PublishedValue.dataset_id, Head.layer, Head.head, PublishedValue.value, PublishedValue.role)
+                    .join(Head, PublishedValue.head_id == Head.id)
+                    .where(PublishedValue.dataset_id.in_(values))
+                    .order_by(PublishedValue.dataset_id, Head.layer, Head.head)
+                ):
+                    values[dataset_id].append((layer, head, value, role))
+            return result_list(PublishedInfo, [published_info(d, values[d.id]) for d in datasets])
 
     def _latest_runs(self, model: Model) -> Select[tuple[int]]:
         """The newest succeeded run of each detector on ``model``."""
@@ -443,17 +452,18 @@ class HeadDB:
             )
 
 
-def published_info(d: PublishedDataset) -> PublishedInfo:
-    values = {v.head.coordinate: v.value for v in sorted(d.values, key=lambda v: (v.head.layer, v.head.head))}
+def published_info(d: PublishedDataset, rows: list[tuple[int, int, float, str | None]]) -> PublishedInfo:
+    """``d`` with its values, ``rows`` of (layer, head, value, role) in layer, head order."""
     return PublishedInfo(
         slug=d.slug, paper=d.paper.slug, paper_title=d.paper.title, model=d.model.name,
         head_type=d.head_type.slug if d.head_type else None, kind=d.kind, title=d.title, quantity=d.quantity,
         repository=d.repository, path=d.path, commit=d.commit, derivation=d.derivation, derived_by=d.derived_by,
         n_samples=d.n_samples, threshold=d.threshold, threshold_op=d.threshold_op,
         threshold_source=d.threshold_source, note=d.note,
-        n_layers=d.model.n_layers or 1 + max(v.head.layer for v in d.values),
-        n_heads=d.model.n_heads or 1 + max(v.head.head for v in d.values),
-        values=values, roles={v.head.coordinate: v.role for v in d.values if v.role},
+        n_layers=d.model.n_layers or 1 + max(layer for layer, _, _, _ in rows),
+        n_heads=d.model.n_heads or 1 + max(head for _, head, _, _ in rows),
+        values={f"{layer}.{head}": value for layer, head, value, _ in rows},
+        roles={f"{layer}.{head}": role for layer, head, _, role in rows if role},
     )
 
 

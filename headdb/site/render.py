@@ -259,7 +259,7 @@ def models_index(models: Sequence[ModelInfo], label_counts: Mapping[str, int], c
     ]
     return (
         _front_matter("Models")
-        + "# Models\n\nModels that papers make claims about or that headdb's detectors have scored.\n\n"
+        + "# Models\n\nModels that papers make claims about, publish per-head data for, or that headdb's detectors have scored.\n\n"
         + _table(("model", "architecture", "layers", "heads per layer", "claimed heads", "labelled heads"), rows)
         + "\n"
     )
