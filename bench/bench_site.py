@@ -60,8 +60,8 @@ def synthetic_catalog(db, n_papers: int, n_models: int, seed: int = 0) -> None: 
         s.flush()
         for p in range(n_papers):
             title = f"Synthetic paper {p}: " + " ".join(rng.sample(words, 5))
-            paper = Paper(slug=f"synthetic-{p:05d}", title=title, published_date=dt.date(2018 + p % 8, 1 + p % 12, 1 + p % 28),
-                          venue=rng.choice(["arXiv", "ICLR 2024", "NeurIPS 2023", "ACL 2024"]), authors=["A. Author"],
+            paper = Paper(slug=f"synthetic-{p:05d}", title=title, published_date=dt.date(2018 + p % 8, 1 + p % 12, 1 + p % 28), published_in="arXiv",
+                          venue=rng.choice([None, "ICLR 2024", "NeurIPS 2023", "ACL 2024"]), authors=["A. Author"],
                           innovation=" ".join(rng.choices(words, k=20)), tasks=" ".join(rng.choices(words, k=15)),
                           significant_result=" ".join(rng.choices(words, k=15)), source_file="synthetic", content_hash="0")
             paper.links = [PaperLink(url=f"https://example.org/{p}", kind="paper")]

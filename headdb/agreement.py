@@ -1,8 +1,13 @@
-"""Papers' claims against detector labels, per model and head type.
+"""Papers' claims against detector labels, and against published labels, per model and head type.
 
 For every head type that both has a claim about the model and was scored on it: claimed and
 detected heads agree; claimed but not labelled are missed; labelled but never claimed are new.
 Head types with claims but no detector run are reported as not scored, never as misses.
+
+Published per-head data takes part the same way, marked ``basis="published"`` with its dataset:
+where a paper published a value for every head and states a threshold for its head type, the
+heads past it are that paper's own labels (computed by its authors, not by headdb), compared
+with every catalogued claim of that type about the model.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ class AgreementRow:
     score: float | None
     rank: int | None
     papers: tuple[str, ...]  # slugs of the papers claiming it
+    basis: str = "detector"  # detector: headdb's labels; published: labels from a paper's own data
+    dataset: str | None = None  # the published dataset, where basis is "published"
 
     @property
     def coordinate(self) -> str:
@@ -88,4 +95,48 @@ def agreement_rows(session: Session, model: Model, head_type: HeadType | None = 
         )
     order = {AGREE: 0, MISSED: 1, UNCLAIMED: 2, NOT_SCORED: 3}
     rows.sort(key=lambda r: (r.head_type, order[r.status], r.rank or 10**9, r.layer, r.head))
+    return rows
+
+
+def published_agreement_rows(session: Session, model: Model, head_type: HeadType | None = None) -> list[AgreementRow]:
+    """Claims against the labels published data implies: for each dataset of ``model`` with a
+    head type and a stated threshold, heads past it agree with claims of that type or are
+    published-not-claimed; claimed heads below it are claimed-not-published (``MISSED``)."""
+    from headdb.db.models import PublishedDataset, PublishedValue
+
+    query = select(PublishedDataset).where(
+        PublishedDataset.model_id == model.id,
+        PublishedDataset.head_type_id.is_not(None),
+        PublishedDataset.threshold.is_not(None),
+    )
+    if head_type is not None:
+        query = query.where(PublishedDataset.head_type_id == head_type.id)
+    rows: list[AgreementRow] = []
+    for dataset in session.scalars(query.order_by(PublishedDataset.slug)):
+        values = session.execute(
+            select(Head.layer, Head.head, PublishedValue.value)
+            .join(Head, PublishedValue.head_id == Head.id)
+            .where(PublishedValue.dataset_id == dataset.id)
+        ).all()
+        ranked = sorted(values, key=lambda r: (-r.value, r.layer, r.head))
+        rank = {(r.layer, r.head): i + 1 for i, r in enumerate(ranked)}
+        value = {(r.layer, r.head): r.value for r in values}
+        labelled = {key for key, v in value.items() if dataset.labels(v)}
+        claims: dict[tuple[int, int], set[str]] = {}
+        for layer, head, paper in session.execute(
+            select(Head.layer, Head.head, Paper.slug)
+            .select_from(Claim)
+            .join(Head, Claim.head_id == Head.id)
+            .join(Paper, Claim.paper_id == Paper.id)
+            .where(Head.model_id == model.id, Claim.head_type_id == dataset.head_type_id)
+        ):
+            claims.setdefault((layer, head), set()).add(paper)
+        for key in sorted(set(claims) | labelled):
+            status = AGREE if key in claims and key in labelled else (MISSED if key in claims else UNCLAIMED)
+            rows.append(AgreementRow(
+                model.name, dataset.head_type.slug, key[0], key[1], status, value.get(key), rank.get(key),
+                tuple(sorted(claims.get(key, ()))), basis="published", dataset=dataset.slug,
+            ))
+    order = {AGREE: 0, MISSED: 1, UNCLAIMED: 2}
+    rows.sort(key=lambda r: (r.dataset or "", order[r.status], r.rank or 10**9, r.layer, r.head))
     return rows

@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from headdb.agreement import AgreementRow, agreement_rows
+from headdb.agreement import AgreementRow, agreement_rows, published_agreement_rows
 from headdb.catalog.ingest import IngestReport, sync_catalog
 from headdb.catalog.validate import DEFAULT_MODELS, DEFAULT_TAXONOMY, NameIndex, load_catalog
 from headdb.db.engine import create_db_engine, resolve_url
 from headdb.db.migrate import ensure_current, upgrade
 from headdb.db.models import (
+    HEAD_TYPE_KINDS,
     STAGES,
     Claim,
     DetectorRun,
@@ -32,6 +33,8 @@ from headdb.db.models import (
     Model,
     Paper,
     PaperHeadType,
+    PublishedDataset,
+    PublishedValue,
     model_name_key,
 )
 from headdb.errors import InvalidArgumentError, NotFoundError
@@ -41,6 +44,7 @@ from headdb.results import (
     LabelInfo,
     ModelInfo,
     PaperInfo,
+    PublishedInfo,
     ResultList,
     RunInfo,
     result_list,
@@ -104,9 +108,12 @@ class HeadDB:
         papers_dir: str | Path = "papers",
         taxonomy: str | Path = DEFAULT_TAXONOMY,
         models: str | Path = DEFAULT_MODELS,
+        published: str | Path | bool | None = True,
     ) -> IngestReport:
-        """Validate the catalog, then synchronise the database with it in one transaction."""
-        return sync_catalog(self.engine, load_catalog(papers_dir, taxonomy, models))
+        """Validate the catalog, then synchronise the database with it in one transaction.
+        ``published``: the published per-head data directory; True (the default) means
+        ``published/`` beside ``papers_dir`` where it exists, None or False none."""
+        return sync_catalog(self.engine, load_catalog(papers_dir, taxonomy, models, published))
 
     def _session(self) -> Session:
         ensure_current(self.engine)
@@ -169,7 +176,8 @@ class HeadDB:
         venue: str | None = None,
         text: str | None = None,
     ) -> ResultList[PaperInfo]:
-        """Papers, newest first, filtered by a head type they name, year, venue and/or text."""
+        """Papers, newest first by their first public version, filtered by a head type they name,
+        year (of the first public version), venue (or where they appeared) and/or text."""
         with self._session() as session:
             query: Select[tuple[Paper]] = select(Paper).options(
                 selectinload(Paper.links),
@@ -190,8 +198,12 @@ class HeadDB:
                     Paper.published_date <= dt.date(year, 12, 31),
                 )
             # autoescape: %, _ and the escape character match themselves, not "anything".
+            # The venue filter matches the peer-reviewed venue or where the paper appeared ("arXiv").
             if venue is not None:
-                query = query.where(Paper.venue.icontains(check_query_text(venue, "venue"), autoescape=True))
+                check_query_text(venue, "venue")
+                query = query.where(
+                    or_(Paper.venue.icontains(venue, autoescape=True), Paper.published_in.icontains(venue, autoescape=True))
+                )
             if text is not None:
                 check_query_text(text)
                 query = query.where(
@@ -222,12 +234,17 @@ class HeadDB:
                 raise UnknownNameError(index.unknown_message("paper", name))
             return _paper_info(found)
 
-    def head_types(self, stage: str | None = None) -> ResultList[HeadTypeInfo]:
-        """Head types of the taxonomy, optionally of one stage (code such as "LR" or its name)."""
+    def head_types(self, stage: str | None = None, kind: str | None = None) -> ResultList[HeadTypeInfo]:
+        """Head types of the taxonomy, optionally of one stage (code such as "LR" or its name)
+        and of one kind (mechanistic, intervention-selected or score-selected)."""
         with self._session() as session:
             query = select(HeadType).options(selectinload(HeadType.aliases))
             if stage is not None:
                 query = query.where(HeadType.stage == self._stage(stage))
+            if kind is not None:
+                if kind not in HEAD_TYPE_KINDS:
+                    raise InvalidArgumentError(f"unknown kind {brief(kind)}; known: {', '.join(HEAD_TYPE_KINDS)}")
+                query = query.where(HeadType.kind == kind)
             query = query.order_by(HeadType.stage, HeadType.group, HeadType.name)
             return result_list(HeadTypeInfo, [_head_type_info(ht) for ht in session.scalars(query)])
 
@@ -274,6 +291,36 @@ class HeadDB:
                 query = query.where(or_(Paper.slug == paper, Paper.title == paper))
             query = query.order_by(Model.name, Head.layer, Head.head, Paper.published_date)
             return result_list(ClaimInfo, [_claim_info(c) for c in session.scalars(query)])
+
+    def published(
+        self, model: str | None = None, paper: str | None = None, head_type: str | None = None
+    ) -> ResultList[PublishedInfo]:
+        """Per-head data papers published (scores for every head, or a circuit's heads), with
+        source repository, path, commit and derivation; filtered by model, paper or head type."""
+        with self._session() as session:
+            query = select(PublishedDataset).options(
+                selectinload(PublishedDataset.paper), selectinload(PublishedDataset.model),
+                selectinload(PublishedDataset.head_type),
+            )
+            if model is not None:
+                query = query.where(PublishedDataset.model_id == self._model(session, model).id)
+            if head_type is not None:
+                query = query.where(PublishedDataset.head_type_id == self._head_type(session, head_type).id)
+            if paper is not None:
+                check_query_text(paper, "paper")
+                query = query.join(PublishedDataset.paper).where(or_(Paper.slug == paper, Paper.title == paper))
+            datasets = list(session.scalars(query.order_by(PublishedDataset.slug)))
+            # The values as plain rows: thousands per dataset, so no ORM objects for them.
+            values: dict[int, list[tuple[int, int, float, str | None]]] = {d.id: [] for d in datasets}
+            if datasets:
+                for dataset_id, layer, head, value, role in session.execute(
+                    select(PublishedValue.dataset_id, Head.layer, Head.head, PublishedValue.value, PublishedValue.role)
+                    .join(Head, PublishedValue.head_id == Head.id)
+                    .where(PublishedValue.dataset_id.in_(values))
+                    .order_by(PublishedValue.dataset_id, Head.layer, Head.head)
+                ):
+                    values[dataset_id].append((layer, head, value, role))
+            return result_list(PublishedInfo, [published_info(d, values[d.id]) for d in datasets])
 
     def _latest_runs(self, model: Model) -> Select[tuple[int]]:
         """The newest succeeded run of each detector on ``model``."""
@@ -366,13 +413,23 @@ class HeadDB:
             )
         return grid
 
-    def agreement(self, model: str, head_type: str | None = None) -> ResultList[AgreementRow]:
+    def agreement(
+        self, model: str, head_type: str | None = None, basis: str | None = None
+    ) -> ResultList[AgreementRow]:
         """Claims against labels for ``model``: per head type, which claimed heads were detected
-        (agree), missed, or detected but never claimed, with scores and ranks."""
+        (agree), missed, or detected but never claimed, with scores and ranks. Rows with
+        ``basis`` "detector" compare with headdb's detector labels; rows with basis "published"
+        compare with the labels a paper's own published data implies under its stated threshold
+        (``dataset`` names it). ``basis`` picks one kind; the default returns both."""
+        if basis not in (None, "detector", "published"):
+            raise InvalidArgumentError(f"basis must be 'detector' or 'published', got {brief(basis)}")
         with self._session() as session:
             m = self._model(session, model)
             ht = self._head_type(session, head_type) if head_type is not None else None
-            return result_list(AgreementRow, agreement_rows(session, m, ht))
+            rows = agreement_rows(session, m, ht) if basis != "published" else []
+            if basis != "detector":
+                rows += published_agreement_rows(session, m, ht)
+            return result_list(AgreementRow, rows)
 
     def circuits(self, model: str | None = None, task: str | None = None, revision: str = "",
                  with_edges: bool = True) -> ResultList[CircuitInfo]:
@@ -422,6 +479,21 @@ class HeadDB:
             )
 
 
+def published_info(d: PublishedDataset, rows: list[tuple[int, int, float, str | None]]) -> PublishedInfo:
+    """``d`` with its values, ``rows`` of (layer, head, value, role) in layer, head order."""
+    return PublishedInfo(
+        slug=d.slug, paper=d.paper.slug, paper_title=d.paper.title, model=d.model.name,
+        head_type=d.head_type.slug if d.head_type else None, kind=d.kind, title=d.title, quantity=d.quantity,
+        repository=d.repository, path=d.path, commit=d.commit, derivation=d.derivation, derived_by=d.derived_by,
+        n_samples=d.n_samples, threshold=d.threshold, threshold_op=d.threshold_op,
+        threshold_source=d.threshold_source, note=d.note,
+        n_layers=d.model.n_layers or 1 + max(layer for layer, _, _, _ in rows),
+        n_heads=d.model.n_heads or 1 + max(head for _, head, _, _ in rows),
+        values={f"{layer}.{head}": value for layer, head, value, _ in rows},
+        roles={f"{layer}.{head}": role for layer, head, _, role in rows if role},
+    )
+
+
 def _label_counts(session: Session, run_ids: Iterable[int]) -> dict[int, int]:
     ids = list(run_ids)
     if not ids:
@@ -439,6 +511,10 @@ def _paper_info(p: Paper) -> PaperInfo:
         date=p.published_date,
         date_precision=p.date_precision,
         venue=p.venue,
+        venue_year=p.venue_year,
+        published_in=p.published_in,
+        missing=dict(p.missing or {}),
+        sources=dict(p.sources or {}),
         arxiv_id=p.arxiv_id,
         authors=tuple(p.authors),
         head_types=tuple(ht.slug for ht in p.head_types),
@@ -460,6 +536,11 @@ def _head_type_info(ht: HeadType) -> HeadTypeInfo:
         aliases=tuple(a.alias for a in ht.aliases),
         model_families=tuple(ht.model_families),
         description=ht.description,
+        kind=ht.kind,
+        kind_note=ht.kind_note,
+        placement=dict(ht.placement or {}),
+        merged=tuple(ht.merged or ()),
+        distinct_from=tuple(ht.distinct_from or ()),
     )
 
 
@@ -493,4 +574,5 @@ def _claim_info(c: Claim) -> ClaimInfo:
         paper_title=c.paper.title,
         source=c.source,
         confidence=c.confidence,
+        conflict=c.conflict,
     )

@@ -152,6 +152,7 @@ def _catalog_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("papers", nargs="?", default="papers", help="directory of paper entries (default: papers/)")
     parser.add_argument("--taxonomy", default=str(DEFAULT_TAXONOMY), help="taxonomy file (default: the package's)")
     parser.add_argument("--models", default=str(DEFAULT_MODELS), help="model registry file (default: the package's)")
+    parser.add_argument("--published", help="directory of published per-head data (default: published/ beside the papers directory, if any)")
 
 
 def _report_problems(problems: Sequence[object]) -> int:
@@ -162,19 +163,26 @@ def _report_problems(problems: Sequence[object]) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    catalog = load_catalog(args.papers, args.taxonomy, args.models)
+    catalog = load_catalog(args.papers, args.taxonomy, args.models, args.published or True)
+    if catalog.problems and args.github_annotations:
+        from headdb.catalog.annotations import github_annotation
+
+        for problem in catalog.problems:  # workflow commands go to standard output
+            print(github_annotation(problem.file, problem.field, problem.message))
     if catalog.problems:
         return _report_problems(catalog.problems)
     n_claims = sum(len(p.entry.claims) for p in catalog.papers)
+    n_values = sum(len(d.rows) for d in catalog.published)
     print(
         f"ok: {len(catalog.papers)} papers, {len(catalog.head_types)} head types, "
-        f"{len(catalog.models)} models, {n_claims} claims"
+        f"{len(catalog.models)} models, {n_claims} claims, "
+        f"{len(catalog.published)} published datasets ({n_values} head values)"
     )
     return 0
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    report = _db(args).ingest(args.papers, args.taxonomy, args.models)
+    report = _db(args).ingest(args.papers, args.taxonomy, args.models, args.published or True)
     print(("ingested: " if report.changed else "no changes: ") + report.summary())
     return 0
 
@@ -184,11 +192,23 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 def cmd_papers(args: argparse.Namespace) -> int:
     papers = _db(args).papers(head_type=args.head_type, year=args.year, venue=args.venue, text=args.text)
-    return _emit(args, papers, ["date", "venue", "title", "head_types", "slug"])
+    rows = [dict(p.__dict__, where=p.where) for p in papers]
+    return _emit(args, rows, ["date", "where", "title", "head_types", "slug"])
 
 
 def cmd_head_types(args: argparse.Namespace) -> int:
-    return _emit(args, _db(args).head_types(stage=args.stage), ["slug", "name", "stage", "group", "aliases"])
+    return _emit(args, _db(args).head_types(stage=args.stage, kind=args.kind), ["slug", "name", "stage", "group", "kind", "aliases"])
+
+
+def cmd_published(args: argparse.Namespace) -> int:
+    datasets = _db(args).published(model=args.model, paper=args.paper, head_type=args.head_type)
+    if args.json:
+        print(to_json([dict(d.__dict__, source_url=d.source_url, published_labels=d.labelled) for d in datasets]))
+        return 0
+    rows = [{"dataset": d.slug, "model": d.model, "head_type": d.head_type or "-", "kind": d.kind, "heads": len(d.values),
+             "published labels": len(d.labelled) if d.threshold is not None else "-", "source": d.source_url} for d in datasets]
+    print(format_table(rows, ["dataset", "model", "head_type", "kind", "heads", "published labels", "source"]))
+    return 0
 
 
 def cmd_claims(args: argparse.Namespace) -> int:
@@ -306,7 +326,7 @@ def cmd_agreement(args: argparse.Namespace) -> int:
         print(f"nothing to compare for {args.model}: no claims or labels for its heads yet")
         return 0
     records = [dict(r.__dict__, coordinate=r.coordinate) for r in rows]
-    return _emit(args, records, ["head_type", "coordinate", "status", "score", "rank", "papers"])
+    return _emit(args, records, ["basis", "head_type", "coordinate", "status", "score", "rank", "papers", "dataset"])
 
 
 def _zoo_specs(args: argparse.Namespace) -> list[Any]:
@@ -377,6 +397,46 @@ def cmd_validate_detectors(args: argparse.Namespace) -> int:
         print(f"\nstability on {model}: Jaccard {s['jaccard']:.2f} between {s['runs'][0]} and {s['runs'][1]} "
               f"({verdict} the {s['target']} target); {len(s['labels_a'])} and {len(s['labels_b'])} labels")
     print(f"\nvalidation run {report.run_id} stored ({report.duration_s:.0f} s)")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from headdb.export import export_tables, row_counts, write_export
+
+    db = _db(args)
+    if args.bibtex:
+        from headdb.bibtex import bibtex_catalog
+
+        papers = db.papers()
+        text = bibtex_catalog(papers)
+        if args.bibtex == "-":
+            sys.stdout.write(text)
+        else:
+            Path(args.bibtex).write_text(text, encoding="utf-8")
+            print(f"wrote {len(papers)} BibTeX entries to {args.bibtex}")
+        if not args.format:
+            return 0
+    tables = export_tables(db.engine)
+    files = write_export(tables, args.out, args.format or "json")
+    print(f"exported {row_counts(tables)} as {args.format or 'json'} to {Path(args.out)}/ ({len(files)} files)")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from headdb.export import import_catalog
+
+    db = _db(args)
+    counts = import_catalog(db.engine, args.path)
+    print("imported " + ", ".join(f"{n} {t.replace('_', ' ')}" for t, n in counts.items()))
+    return 0
+
+
+def cmd_new_paper(args: argparse.Namespace) -> int:
+    from headdb.catalog.new import write_skeleton
+
+    path = write_skeleton(Path(args.papers), args.title, arxiv=args.arxiv, date=args.date, heads=args.head or [],
+                          force=args.force)
+    print(f"wrote {path}; fill in every TODO, then run `headdb validate {args.papers}`")
     return 0
 
 
@@ -453,8 +513,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = db_sub.add_parser("current", help="show the database's revision and the newest one")
     p.set_defaults(handler=cmd_db_current)
 
-    p = add("validate", cmd_validate, "check every paper entry, the taxonomy and the model registry; report all problems (exit 1 if any)")
+    p = add("validate", cmd_validate, "check every paper entry, the published data, the taxonomy and the model registry; "
+            "report all problems (exit 1 if any)")
     _catalog_args(p)
+    p.add_argument("--github-annotations", action="store_true",
+                   help="also print each problem as a GitHub Actions ::error command (file, line, field) to annotate pull requests")
     p = add("ingest", cmd_ingest, "validate, then synchronise the database with the catalog in one transaction")
     _catalog_args(p)
 
@@ -467,6 +530,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("head-types", cmd_head_types, "list the taxonomy's head types, optionally of one stage")
     p.add_argument("--stage", help="KR, ICI, LR, EP or the stage's name, e.g. 'Latent Reasoning'")
+    p.add_argument("--kind", choices=["mechanistic", "intervention-selected", "score-selected"],
+                   help="only types defined by their computation, or selected by an intervention or observational score")
+    _json_flag(p)
+
+    p = add("published", cmd_published, "list per-head data papers published (scores for every head, or a circuit's heads), with sources")
+    p.add_argument("--model", help="e.g. Llama-2-7B-80K")
+    p.add_argument("--paper", help="paper slug or exact title")
+    p.add_argument("--head-type", help="e.g. retrieval")
     _json_flag(p)
 
     p = add("claims", cmd_claims, "list published claims: which paper reports which head of which model as what")
@@ -557,6 +628,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detectors", help="comma-separated detector names (default: all)")
     p.add_argument("--no-stability", action="store_true", help="skip the label-stability check on stories260K")
     _json_flag(p)
+
+    p = add("export", cmd_export, "write the whole catalog (papers, claims, head types, models, published data, detector "
+            "runs, scores, labels) as JSON, CSV or Parquet, and/or its BibTeX")
+    p.add_argument("--format", choices=["json", "csv", "parquet"], help="export format (default: json, unless only --bibtex is given)")
+    p.add_argument("--out", default="export", help="output directory (default: export/)")
+    p.add_argument("--bibtex", metavar="FILE", help="also write one BibTeX entry per paper to FILE ('-' for standard output)")
+
+    p = add("import", cmd_import, "load an export (a JSON file, or a directory of CSV or Parquet tables) into an empty database")
+    p.add_argument("path", help="headdb-catalog.json, or the directory `headdb export` wrote")
+
+    new = sub.add_parser("new", help="write a skeleton catalog entry", description="Write a skeleton catalog entry to fill in.")
+    new_sub = new.add_subparsers(dest="new_command", required=True, metavar="KIND")
+    p = new_sub.add_parser("paper", help="write papers/<slug>.yaml for a new paper, with every field to fill marked TODO")
+    p.add_argument("--title", required=True, help="the paper's exact title")
+    p.add_argument("--arxiv", help="arXiv id, e.g. 2312.09230 (without it, missing.arxiv must say why)")
+    p.add_argument("--date", help="first public version, YYYY-MM-DD (YYYY-MM or YYYY when only that is known)")
+    p.add_argument("--head", action="append", help="a head type the paper names (repeat for more)")
+    p.add_argument("--papers", default="papers", help="directory of paper entries (default: papers/)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    p.set_defaults(handler=cmd_new_paper)
 
     site = sub.add_parser("site", help="build or preview the static catalog site", description="Render the database into a static mkdocs-material site.")
     site_sub = site.add_subparsers(dest="site_command", required=True, metavar="ACTION")

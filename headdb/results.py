@@ -45,7 +45,7 @@ class PaperInfo:
     title: str
     date: dt.date
     date_precision: str  # day | month | year: how much of ``date`` the source gives
-    venue: str
+    venue: str | None  # the peer-reviewed venue with its year, where there is one
     arxiv_id: str | None
     authors: tuple[str, ...]
     head_types: tuple[str, ...]
@@ -54,6 +54,15 @@ class PaperInfo:
     tasks: str
     significant_result: str
     n_claims: int
+    published_in: str = ""  # where the first public version (``date``) appeared
+    venue_year: int | None = None
+    missing: dict[str, str] = dataclasses.field(default_factory=dict)  # field -> why it is empty
+    sources: dict[str, str] = dataclasses.field(default_factory=dict)  # field -> where it was read
+
+    @property
+    def where(self) -> str:
+        """The venue where there is one, else where the paper appeared: 'ICLR 2024', 'arXiv'."""
+        return self.venue or self.published_in
 
     @property
     def date_text(self) -> str:
@@ -71,6 +80,11 @@ class HeadTypeInfo:
     aliases: tuple[str, ...]
     model_families: tuple[str, ...]
     description: str
+    kind: str = "mechanistic"  # mechanistic | intervention-selected | score-selected
+    kind_note: str | None = None
+    placement: dict[str, str] = dataclasses.field(default_factory=dict)  # by, paper, reason, confidence
+    merged: tuple[dict[str, str], ...] = ()  # former duplicate types folded into this one
+    distinct_from: tuple[dict[str, str], ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,10 +116,61 @@ class ClaimInfo:
     paper_title: str
     source: str
     confidence: str
+    conflict: str | None = None  # where sources disagree about this claim
 
     @property
     def coordinate(self) -> str:
         return f"{self.layer}.{self.head}"
+
+
+@dataclasses.dataclass(frozen=True)
+class PublishedInfo:
+    """A dataset a paper published for every head of a model (or a circuit's heads), with its
+    source; ``values`` maps "layer.head" to the value (members datasets: 1.0 per circuit head)."""
+
+    slug: str
+    paper: str
+    paper_title: str
+    model: str
+    head_type: str | None
+    kind: str  # scores | members
+    title: str
+    quantity: str
+    repository: str
+    path: str
+    commit: str
+    derivation: str
+    derived_by: str | None
+    n_samples: int | None
+    threshold: float | None
+    threshold_op: str | None
+    threshold_source: str | None
+    note: str | None
+    n_layers: int
+    n_heads: int
+    values: dict[str, float]
+    roles: dict[str, str]
+
+    @property
+    def labelled(self) -> list[str]:
+        """Heads past the paper's own threshold ("published labels"), highest value first."""
+        if self.threshold is None:
+            return []
+        passes = (lambda v: v > self.threshold) if self.threshold_op == ">" else (lambda v: v >= self.threshold)
+        return [c for c, v in sorted(self.values.items(), key=lambda kv: -kv[1]) if passes(v)]
+
+    @property
+    def source_url(self) -> str:
+        """The file at the commit read, on the hosting site (GitHub's blob URL form)."""
+        return f"{self.repository.rstrip('/')}/blob/{self.commit}/{self.path}"
+
+    def grid(self) -> list[list[float]]:
+        """Layer x head values; heads a members dataset does not list are 0."""
+        grid = [[0.0 if self.kind == "members" else float("nan")] * self.n_heads for _ in range(self.n_layers)]
+        for coordinate, value in self.values.items():
+            layer, head = (int(x) for x in coordinate.split("."))
+            grid[layer][head] = value
+        return grid
 
 
 @dataclasses.dataclass(frozen=True)

@@ -50,14 +50,16 @@ def test_filters_by_year_venue_and_text(catalog_db: HeadDB) -> None:
     p2023 = catalog_db.papers(year=2023)
     assert p2023 and all(p.date.year == 2023 for p in p2023)
     iclr = catalog_db.papers(venue="iclr")
-    assert iclr and all("ICLR" in p.venue for p in iclr)
+    assert iclr and all("ICLR" in p.where for p in iclr)
+    preprints = catalog_db.papers(venue="arxiv")  # where the first version appeared counts too
+    assert preprints and all("arXiv" in p.published_in or "arXiv" in (p.venue or "") for p in preprints)
     text = catalog_db.papers(text="acronym")
     assert any("Acronyms" in p.title for p in text)
     both = catalog_db.papers(head_type="induction", year=2024, venue="ICML")
     assert [p.title for p in both] == [
         "How Transformers Learn Causal Structure with Gradient Descent",
-        "What needs to go right for an induction head? A mechanistic study of in-context learning circuits and their formation",
-    ]
+        "In-Context Language Learning: Architectures and Algorithms",
+    ]  # "What needs to go right ..." claims ICML 2024 only on its OpenReview page, which was not confirmed
 
 
 def test_to_frame(catalog_db: HeadDB) -> None:
@@ -110,4 +112,4 @@ def test_paper_lookup_by_arxiv_id(catalog_db: HeadDB) -> None:
     assert paper.title == "Knowledge Circuits in Pretrained Transformers"
     assert paper.date == dt.date(2024, 5, 28)
     assert paper.venue == "NeurIPS 2024"
-    assert paper.n_claims == 6
+    assert paper.n_claims == 11  # six from the reference claims, five from the seeds

@@ -275,7 +275,8 @@ def test_repeated_link_and_alias_are_caught_before_the_database(db_url: str, tmp
 
 _LIMIT_CASES = [
     ("paper", "title", Paper.title, lambda d, v: d.__setitem__("title", v)),
-    ("paper", "published", Paper.venue, lambda d, v: d.__setitem__("published", v)),
+    ("paper", "venue", Paper.venue, lambda d, v: d.__setitem__("venue", v)),
+    ("paper", "published_in", Paper.published_in, lambda d, v: d.__setitem__("published_in", v)),
     ("paper", "links[0]", PaperLink.url, lambda d, v: d["links"].__setitem__(0, "https://" + v)),
     ("paper", "claims[0].role", Claim.role, lambda d, v: d["claims"][0].__setitem__("role", v)),
     ("taxonomy", "[0].aliases[0]", HeadTypeAlias.alias, lambda d, v: d[0].__setitem__("aliases", [v])),
@@ -319,7 +320,7 @@ def test_too_long_title_writes_nothing_on_any_backend(catalog_db: HeadDB, tmp_pa
     [
         ("title", "Knowledge \x1b[31mCircuits", "control character '\\x1b' at position 10 is not allowed"),
         ("title", "Knowledge\nCircuits", "line break or tab '\\n' at position 9 is not allowed"),
-        ("published", "ICLR\u202e 2024", "control character '\\u202e'"),
+        ("venue", "ICLR\u202e 2024", "control character '\\u202e'"),
         ("summary.innovation", "bell \x07 here", "control character '\\x07'"),
     ],
 )

@@ -65,7 +65,7 @@ def small_db(tmp_path: Path) -> HeadDB:
 def test_like_wildcards_match_only_themselves(empty_db: HeadDB, papers_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = papers_copy / f"{KC}.yaml"
     data = yaml.safe_load(path.read_text())
-    data["published"] = "Work_shop 100% 2024"
+    data["venue"] = "Work_shop 100% 2024"
     path.write_text(yaml.safe_dump(data))
     empty_db.ingest(papers_copy)
     assert [p.slug for p in empty_db.papers(venue="_")] == [KC]

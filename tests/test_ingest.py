@@ -32,7 +32,8 @@ def _rows(db: HeadDB) -> dict[str, object]:
 def test_ingest_loads_whole_catalog(catalog_db: HeadDB) -> None:
     assert len(catalog_db.papers()) >= 68
     assert len(catalog_db.head_types()) >= 40
-    assert len(catalog_db.claims()) == sum(1 for _ in csv.DictReader(shared_path("reference", "published_claims.csv").open()))
+    # every reference claim, plus the seeds' claims the reference lacks (test_catalog_reference.py)
+    assert len(catalog_db.claims()) >= sum(1 for _ in csv.DictReader(shared_path("reference", "published_claims.csv").open()))
 
 
 def test_every_seed_paper_is_catalogued(catalog_db: HeadDB) -> None:
@@ -45,9 +46,11 @@ def test_every_seed_paper_is_catalogued(catalog_db: HeadDB) -> None:
 
 
 def test_every_published_claim_is_stored_with_its_source(catalog_db: HeadDB) -> None:
-    stored = {(c.model, c.coordinate, c.head_type_name, c.source) for c in catalog_db.claims()}
+    stored = {(c.model, c.coordinate, c.head_type, c.source) for c in catalog_db.claims()}
     for row in csv.DictReader(shared_path("reference", "published_claims.csv").open()):
-        key = (row["model"], row["head"], row["head_type"] or None, row["source"])
+        # A type merged into another as a duplicate is stored under the surviving type.
+        head_type = catalog_db.head_type(row["head_type"]).slug if row["head_type"] else None
+        key = (row["model"], row["head"], head_type, row["source"])
         assert key in stored, row
 
 

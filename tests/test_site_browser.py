@@ -102,7 +102,7 @@ def test_navigation_home_to_head_type_paper_and_model(browser, site_url: str) ->
 
     browser.find_element(By.PARTIAL_LINK_TEXT, "Successor Heads: Recurring").click()
     _wait(browser, lambda d: _h1(d).startswith("Successor Heads: Recurring"))
-    assert "Significant Result:" in browser.page_source and "@misc{" in browser.page_source
+    assert "Significant Result:" in browser.page_source and "@inproceedings{gould2024successor" in browser.page_source
     browser.save_screenshot(str(ARTIFACTS / "03-paper.png"))
 
     browser.find_element(By.LINK_TEXT, "Models").click()
@@ -148,4 +148,37 @@ def test_papers_table_filters_and_sorts(browser, site_url: str) -> None:  # type
     dates = [r.find_elements(By.TAG_NAME, "td")[0].text for r in browser.find_elements(By.CSS_SELECTOR, "article table tbody tr") if r.is_displayed()]
     assert dates == sorted(dates)
     browser.save_screenshot(str(ARTIFACTS / "06-papers-table.png"))
+    assert _errors(browser) == []
+
+
+@pytest.fixture(scope="module")
+def catalog_site_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The catalog alone (no detector runs): published data needs no model."""
+    root = tmp_path_factory.mktemp("browser-catalog")
+    db = HeadDB(f"sqlite:///{root / 'c.sqlite'}")
+    db.upgrade()
+    db.ingest(PAPERS)
+    site = build_site(db, root / "site", staging=root / "src")
+    handler = functools.partial(_QuietHandler, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+
+
+def test_published_heatmap_of_a_real_model(browser, catalog_site_url: str) -> None:  # type: ignore[no-untyped-def]
+    from selenium.webdriver.common.by import By
+
+    browser.get(catalog_site_url)
+    browser.find_element(By.LINK_TEXT, "Published data").click()
+    _wait(browser, lambda d: _h1(d) == "Published per-head data")
+    browser.find_element(By.LINK_TEXT, "Llama-2-7B-80K").click()
+    _wait(browser, lambda d: _h1(d) == "Llama-2-7B-80K")
+    assert "published by the papers' authors" in browser.page_source and "not computed by headdb" in browser.page_source
+    images = browser.find_elements(By.CSS_SELECTOR, "article img")
+    assert len(images) == 1
+    assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", images[0])
+    source = browser.find_element(By.PARTIAL_LINK_TEXT, "head_score/llama-2-7b-80k.json")
+    assert source.get_attribute("href").startswith("https://github.com/nightdessert/Retrieval_Head/blob/")
+    browser.save_screenshot(str(ARTIFACTS / "07-published-heatmap.png"))
     assert _errors(browser) == []

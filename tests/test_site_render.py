@@ -36,10 +36,10 @@ def test_md_text_neutralises_markup() -> None:
 
 def test_paper_page_follows_survey_template() -> None:
     page = render.paper_page(_paper(), [], {"successor": "Successor Head"})
-    for field in ("**Title:**", "**Head:**", "**Published:**", "**Innovation:**", "**Tasks:**", "**Significant Result:**"):
+    for field in ("**Title:**", "**Head:**", "**First public version:**", "**Innovation:**", "**Tasks:**", "**Significant Result:**"):
         assert field in page
     assert "[Successor Head](../taxonomy/successor.md)" in page
-    assert "@misc{gould2024successor," in page and "eprint = {2312.09230}" in page
+    assert "@inproceedings{gould2024successor," in page and "eprint = {2312.09230}" in page
     assert "This paper's entry records no specific heads." in page
 
 

@@ -30,6 +30,9 @@ from headdb.db.models import (
     Paper,
     PaperHeadType,
     PaperLink,
+    PublishedDataset,
+    PublishedValue,
+    ValidationResult,
     model_name_key,
 )
 from headdb.errors import HeadDBError
@@ -52,18 +55,19 @@ class IngestReport:
     head_types: SyncCounts = field(default_factory=SyncCounts)
     models: SyncCounts = field(default_factory=SyncCounts)
     papers: SyncCounts = field(default_factory=SyncCounts)
+    published: SyncCounts = field(default_factory=SyncCounts)
     claims: int = 0
 
     @property
     def changed(self) -> bool:
-        return self.head_types.changed or self.models.changed or self.papers.changed
+        return self.head_types.changed or self.models.changed or self.papers.changed or self.published.changed
 
     def summary(self) -> str:
         parts = []
-        for name in ("head_types", "models", "papers"):
+        for name in ("head_types", "models", "papers", "published"):
             c: SyncCounts = getattr(self, name)
             parts.append(
-                f"{name.replace('_', ' ')}: {c.added} added, {c.updated} updated, "
+                f"{name.replace('_', ' ').replace('published', 'published datasets')}: {c.added} added, {c.updated} updated, "
                 f"{c.removed} removed, {c.unchanged} unchanged"
             )
         return "; ".join(parts) + f"; {self.claims} claims in the catalog"
@@ -86,11 +90,79 @@ def _assign(obj: object, values: dict[str, object]) -> bool:
     return changed
 
 
+def merge_head_type(session: Session, old: HeadType, new: HeadType) -> None:
+    """Point everything stored for ``old`` at ``new`` (claims, paper links, detector scores and
+    labels, published datasets, validation results); ``old`` itself is left for the caller to
+    delete. A claim that ``new`` already has for the same paper, head and role absorbs the old
+    one's source and note, so nothing is lost; a detector run that scored both types is refused."""
+    for claim in session.scalars(select(Claim).where(Claim.head_type_id == old.id)).all():
+        twin = session.scalar(select(Claim).where(
+            Claim.paper_id == claim.paper_id, Claim.head_id == claim.head_id, Claim.head_type_id == new.id,
+            (Claim.role == claim.role) if claim.role is not None else Claim.role.is_(None),
+        ))
+        if twin is None:
+            claim.head_type_id = new.id
+            continue
+        twin.source = f"{twin.source}; as {old.name}: {claim.source}"
+        if claim.note:
+            twin.note = f"{twin.note}; {claim.note}" if twin.note else claim.note
+        session.delete(claim)
+    for link in session.scalars(select(PaperHeadType).where(PaperHeadType.head_type_id == old.id)).all():
+        if session.get(PaperHeadType, (link.paper_id, new.id)) is None:
+            session.add(PaperHeadType(paper_id=link.paper_id, head_type_id=new.id, position=link.position))
+        session.delete(link)
+    session.flush()
+    for table in (HeadScore, HeadLabel):
+        other = table.__table__.alias()
+        same_head = (other.c.run_id == table.run_id) & (other.c.head_id == table.head_id) & (other.c.head_type_id == new.id)
+        both = session.scalar(
+            select(func.count()).select_from(table).join(other, same_head).where(table.head_type_id == old.id)
+        )
+        if both:
+            raise IngestConflictError(
+                f"cannot merge head type {old.slug!r} into {new.slug!r}: a detector run stored "
+                f"{table.__tablename__.replace('_', ' ')} for both; delete one of those runs first"
+            )
+        session.execute(table.__table__.update().where(table.head_type_id == old.id).values(head_type_id=new.id))
+    session.execute(
+        PublishedDataset.__table__.update().where(PublishedDataset.head_type_id == old.id).values(head_type_id=new.id)
+    )
+    session.execute(
+        ValidationResult.__table__.update().where(ValidationResult.head_type == old.slug).values(head_type=new.slug)
+    )
+    session.flush()
+
+
+def _type_aliases(entry: HeadTypeEntry) -> list[str]:
+    """The aliases stored for ``entry``: its own, plus the names and slugs of types merged into it."""
+    names = [*entry.aliases]
+    for merged in entry.merged:
+        names += [merged.name, merged.slug]
+    out: dict[str, str] = {}
+    for name in names:
+        out.setdefault(" ".join(name.replace("-", " ").replace("_", " ").split()).casefold(), name)
+    return sorted(out.values())
+
+
 def _sync_head_types(session: Session, entries: list[HeadTypeEntry], counts: SyncCounts) -> dict[str, HeadType]:
     existing = {ht.slug: ht for ht in session.scalars(select(HeadType))}
     wanted = {e.slug for e in entries}
+    merged_into = {m.slug: e.slug for e in entries for m in e.merged}
     for slug, head_type in existing.items():
         if slug in wanted:
+            continue
+        survivor = existing.get(merged_into.get(slug, ""))
+        if survivor is None and slug in merged_into:
+            entry = next(e for e in entries if e.slug == merged_into[slug])
+            survivor = HeadType(slug=entry.slug, name=entry.name, description=entry.description)
+            session.add(survivor)
+            session.flush()
+            existing[entry.slug] = survivor
+            counts.added += 1
+        if survivor is not None:
+            merge_head_type(session, head_type, survivor)
+            session.delete(head_type)
+            counts.removed += 1
             continue
         used = session.scalar(
             select(func.count()).select_from(HeadScore).where(HeadScore.head_type_id == head_type.id)
@@ -108,13 +180,7 @@ def _sync_head_types(session: Session, entries: list[HeadTypeEntry], counts: Syn
 
     by_slug: dict[str, HeadType] = {}
     for entry in entries:
-        values = {
-            "name": entry.name,
-            "stage": entry.stage,
-            "group": entry.group,
-            "description": entry.description,
-            "model_families": list(entry.model_families),
-        }
+        values = head_type_values(entry)
         head_type = existing.get(entry.slug)
         if head_type is None:
             head_type = HeadType(slug=entry.slug, **values)
@@ -123,11 +189,12 @@ def _sync_head_types(session: Session, entries: list[HeadTypeEntry], counts: Syn
             changed = False
         else:
             changed = _assign(head_type, values)
+        aliases = _type_aliases(entry)
         current_aliases = [a.alias for a in head_type.aliases]
-        if current_aliases != sorted(entry.aliases):
+        if current_aliases != aliases:
             head_type.aliases.clear()
             session.flush()
-            head_type.aliases.extend(HeadTypeAlias(alias=a) for a in sorted(entry.aliases))
+            head_type.aliases.extend(HeadTypeAlias(alias=a) for a in aliases)
             changed = True
         if entry.slug in existing:
             counts.updated += changed
@@ -135,6 +202,22 @@ def _sync_head_types(session: Session, entries: list[HeadTypeEntry], counts: Syn
         by_slug[entry.slug] = head_type
     session.flush()
     return by_slug
+
+
+def head_type_values(entry: HeadTypeEntry) -> dict[str, object]:
+    """The columns of a head type row, from its taxonomy entry."""
+    return {
+        "name": entry.name,
+        "stage": entry.stage,
+        "group": entry.group,
+        "description": entry.description,
+        "model_families": list(entry.model_families),
+        "kind": entry.kind,
+        "kind_note": entry.kind_note,
+        "placement": entry.placement.model_dump(mode="json", exclude_none=True),
+        "merged": [m.model_dump(mode="json", exclude_none=True) for m in entry.merged],
+        "distinct_from": [d.model_dump(mode="json") for d in entry.distinct_from],
+    }
 
 
 def packaged_head_types() -> list[HeadTypeEntry]:
@@ -161,9 +244,8 @@ def add_missing_head_types(session: Session, slugs: set[str]) -> None:
     for entry in missing:
         if entry.name in names:
             raise HeadDBError(f"cannot add head type {entry.slug!r}: its name {entry.name!r} belongs to another type")
-        head_type = HeadType(slug=entry.slug, name=entry.name, stage=entry.stage, group=entry.group,
-                             description=entry.description, model_families=list(entry.model_families))
-        head_type.aliases.extend(HeadTypeAlias(alias=a) for a in sorted(entry.aliases) if a not in taken)
+        head_type = HeadType(slug=entry.slug, **head_type_values(entry))
+        head_type.aliases.extend(HeadTypeAlias(alias=a) for a in _type_aliases(entry) if a not in taken)
         session.add(head_type)
     session.flush()
 
@@ -181,6 +263,7 @@ def _sync_models(session: Session, entries: list[ModelEntry], counts: SyncCounts
             "architecture": entry.architecture,
             "n_layers": entry.n_layers,
             "n_heads": entry.n_heads,
+            "n_kv_heads": entry.n_kv_heads,
             "d_model": entry.d_model,
             "d_head": entry.d_head,
             "d_vocab": entry.d_vocab,
@@ -258,9 +341,13 @@ def sync_catalog(engine: Engine, catalog: Catalog) -> IngestReport:
                     "title": entry.title,
                     "published_date": entry.date,
                     "date_precision": entry.date_precision,
-                    "venue": entry.published,
+                    "published_in": entry.published_in,
+                    "venue": entry.venue,
+                    "venue_year": entry.venue_year,
                     "arxiv_id": entry.arxiv,
                     "authors": list(entry.authors),
+                    "missing": dict(entry.missing),
+                    "sources": dict(entry.sources),
                     "innovation": entry.summary.innovation,
                     "tasks": entry.summary.tasks,
                     "significant_result": entry.summary.significant_result,
@@ -289,7 +376,83 @@ def sync_catalog(engine: Engine, catalog: Catalog) -> IngestReport:
                         note=claim.note,
                         source=claim.source,
                         confidence=claim.confidence,
+                        conflict=claim.conflict,
                     )
                 )
             session.flush()
+        _sync_published(session, catalog, models, head_types, report.published)
     return report
+
+
+def _heads_of(session: Session, model: Model, coordinates: set[tuple[int, int]]) -> dict[tuple[int, int], Head]:
+    """The heads of ``model`` at ``coordinates``, creating the missing ones in one flush."""
+    found = {(h.layer, h.head): h for h in session.scalars(select(Head).where(Head.model_id == model.id))}
+    for layer, head in sorted(coordinates - found.keys()):
+        found[(layer, head)] = Head(model=model, layer=layer, head=head)
+        session.add(found[(layer, head)])
+    session.flush()
+    return found
+
+
+def _sync_published(
+    session: Session,
+    catalog: Catalog,
+    models: dict[str, Model],
+    head_types: dict[str, HeadType],
+    counts: SyncCounts,
+) -> None:
+    """Published per-head datasets: added, updated (values rewritten) or removed like papers."""
+    papers = {p.slug: p for p in session.scalars(select(Paper))}
+    existing = {d.slug: d for d in session.scalars(select(PublishedDataset))}
+    wanted = {r.slug for r in catalog.published}
+    for slug, dataset in existing.items():
+        if slug not in wanted:
+            session.delete(dataset)
+            counts.removed += 1
+    session.flush()
+    for record in catalog.published:
+        entry = record.entry
+        content_hash = _fingerprint([entry.model_dump(mode="json"), record.head_type, record.model, list(record.rows)])
+        dataset = existing.get(record.slug)
+        if dataset is not None and dataset.content_hash == content_hash:
+            counts.unchanged += 1
+            continue
+        if dataset is None:
+            dataset = PublishedDataset(slug=record.slug)
+            session.add(dataset)
+            counts.added += 1
+        else:
+            session.execute(PublishedValue.__table__.delete().where(PublishedValue.dataset_id == dataset.id))
+            session.expire(dataset, ["values"])
+            counts.updated += 1
+        threshold = entry.threshold
+        _assign(dataset, {
+            "paper": papers[record.paper],
+            "model": models[record.model],
+            "head_type": head_types[record.head_type] if record.head_type else None,
+            "kind": entry.kind,
+            "title": entry.title,
+            "quantity": entry.quantity,
+            "repository": entry.source.repository,
+            "path": entry.source.path,
+            "commit": entry.source.commit,
+            "derivation": entry.derivation,
+            "derived_by": entry.derived_by,
+            "n_samples": entry.n_samples,
+            "threshold": threshold.value if threshold else None,
+            "threshold_op": threshold.op if threshold else None,
+            "threshold_source": threshold.source if threshold else None,
+            "note": entry.note,
+            "source_file": f"published/{record.slug}.yaml",
+            "content_hash": content_hash,
+        })
+        session.flush()
+        heads = _heads_of(session, models[record.model], {(layer, head) for layer, head, _, _ in record.rows})
+        session.execute(
+            PublishedValue.__table__.insert(),
+            [
+                {"dataset_id": dataset.id, "head_id": heads[(layer, head)].id, "value": value, "role": role}
+                for layer, head, value, role in record.rows
+            ],
+        )
+    session.flush()

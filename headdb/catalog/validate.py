@@ -24,12 +24,14 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from headdb.catalog.published import PublishedRecord, load_published
 from headdb.catalog.safe_yaml import CatalogFileError, load_catalog_file
 from headdb.catalog.schema import (
     SLUG_PATTERN,
     HeadTypeEntry,
     ModelEntry,
     PaperEntry,
+    bibliographic_problems,
     column_limit,
 )
 from headdb.db.models import Paper
@@ -99,6 +101,7 @@ class Catalog:
     models: list[ModelEntry]
     papers: list[PaperRecord]
     problems: list[Problem] = field(default_factory=list)
+    published: list[PublishedRecord] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -239,7 +242,41 @@ def _taxonomy_index(entries: list[HeadTypeEntry], label: str, problems: list[Pro
                 problems.append(
                     Problem(label, where, f"{brief(name)} already names head type {brief(other)}")
                 )
+        # A merged type's slug and name keep resolving, to the type it was merged into.
+        for j, merged in enumerate(entry.merged):
+            for key, name in (("slug", merged.slug), ("name", merged.name)):
+                other = index.add(name, entry.slug)
+                if other is not None:
+                    problems.append(
+                        Problem(label, f"[{i}].merged[{j}].{key}", f"{brief(name)} already names head type {brief(other)}")
+                    )
+        problems.extend(Problem(label, f"[{i}].{where}", message) for where, message in _taxonomy_rules(entry))
+    for i, entry in enumerate(entries):
+        for j, other in enumerate(entry.distinct_from):
+            if other.slug not in slugs or other.slug == entry.slug:
+                problems.append(Problem(label, f"[{i}].distinct_from[{j}].slug", index.unknown_message("head type", other.slug)))
     return index
+
+
+def _taxonomy_rules(entry: HeadTypeEntry) -> list[tuple[str, str]]:
+    """(field, reason) for each rule tying stage, placement and kind together."""
+    out = []
+    placement = entry.placement
+    if placement.by == "unplaced":
+        if entry.stage is not None or entry.group is not None:
+            out.append(("stage", "an unplaced type has no stage or group (or set placement.by to survey or headdb)"))
+        if not placement.reason:
+            out.append(("placement.reason", "say why the type stays unplaced"))
+    else:
+        if entry.stage is None:
+            out.append(("stage", f"placement.by is {placement.by}, so give the stage (KR, ICI, LR or EP)"))
+        if placement.by == "headdb" and (placement.paper is None or not placement.reason or placement.confidence is None):
+            out.append(("placement", "headdb's own placement needs the catalogued `paper` that supports it, a `reason` and a `confidence`"))
+    if placement.by != "headdb" and (placement.paper is not None or placement.confidence is not None):
+        out.append(("placement", "`paper` and `confidence` belong to placements by headdb"))
+    if entry.kind != "mechanistic" and not entry.kind_note:
+        out.append(("kind_note", f"a {entry.kind} type needs `kind_note`: how its heads are selected, and in which paper"))
+    return out
 
 
 def _model_index(entries: list[ModelEntry], label: str, problems: list[Problem]) -> NameIndex:
@@ -267,6 +304,8 @@ def _check_paper(
     problems: list[Problem],
 ) -> PaperRecord:
     label = str(path)
+    problems.extend(Problem(label, where, message) for where, message in bibliographic_problems(entry))
+    problems.extend(Problem(label, where, "still a TODO placeholder: fill it in") for where in _todos(entry.model_dump(mode="json")))
     head_slugs: list[str] = []
     for i, name in enumerate(entry.heads):
         slug = types.get(name)
@@ -332,6 +371,17 @@ def _check_paper(
         claim_type_slugs=tuple(claim_types),
         claim_model_names=tuple(claim_models),
     )
+
+
+def _todos(data: Any, path: str = "") -> list[str]:
+    """Field paths of the strings that still hold a ``TODO`` placeholder (``headdb new paper``)."""
+    if isinstance(data, str):
+        return [path] if "TODO" in data else []
+    if isinstance(data, dict):
+        return [p for k, v in data.items() for p in _todos(v, f"{path}.{k}" if path else str(k))]
+    if isinstance(data, list):
+        return [p for i, v in enumerate(data) for p in _todos(v, f"{path}[{i}]")]
+    return []
 
 
 def _refusal(entry: os.DirEntry[str]) -> str:
@@ -409,13 +459,27 @@ def _normal_title(title: str) -> str:
     return re.sub(r"\W+", " ", title).strip().casefold()
 
 
+def default_published_dir(papers_dir: Path | str) -> Path | None:
+    """``published/`` beside the papers directory, where it exists (the repository's layout)."""
+    candidate = Path(papers_dir).parent / "published"
+    return candidate if candidate.is_dir() else None
+
+
 def load_catalog(
     papers_dir: Path | str,
     taxonomy_path: Path | str = DEFAULT_TAXONOMY,
     models_path: Path | str = DEFAULT_MODELS,
+    published_dir: Path | str | None | bool = True,
 ) -> Catalog:
-    """Read and check everything; the result's ``problems`` is empty iff the catalog is valid."""
+    """Read and check everything; the result's ``problems`` is empty iff the catalog is valid.
+
+    ``published_dir``: the published per-head data to check too; ``True`` (the default) means
+    ``published/`` beside ``papers_dir`` where it exists, ``None`` or ``False`` none."""
     papers_dir, taxonomy_path, models_path = Path(papers_dir), Path(taxonomy_path), Path(models_path)
+    if published_dir is True:
+        published_dir = default_published_dir(papers_dir)
+    elif published_dir is False:
+        published_dir = None
     problems: list[Problem] = []
 
     head_types = _load_list(taxonomy_path, HeadTypeEntry, problems)
@@ -465,7 +529,26 @@ def load_catalog(
                 )
             by_arxiv.setdefault(arxiv, record)
 
-    return Catalog(head_types, models, papers, _bounded(problems))
+    slugs = {record.slug for record in papers}
+
+    published: list[PublishedRecord] = []
+    if published_dir is not None:
+        published_dir = Path(published_dir)
+        if not published_dir.is_dir():
+            problems.append(Problem(str(published_dir), "", "published data directory not found"))
+        else:
+            def read(path: Path) -> object:
+                data = _read_yaml(path, str(path), problems, follow_symlinks=False)
+                return None if data is _UNREADABLE else data
+
+            published = _checked(str(published_dir), problems, lambda: load_published(
+                published_dir, slugs, types.get, model_index.get, model_by_name,
+                lambda f, w, m: problems.append(Problem(f, w, m)), read,
+                lambda name: types.unknown_message("head type", name),
+                lambda name: model_index.unknown_message("model", name),
+            )) or []
+
+    return Catalog(head_types, models, papers, _bounded(problems), published)
 
 
 def _bounded(problems: list[Problem]) -> list[Problem]:

@@ -45,6 +45,10 @@ STAGES: dict[str, str] = {
     "EP": "Expression Preparation",
 }
 CONFIDENCES = ("high", "medium", "low")
+# What defines a head type: its computation, or selection by an intervention or observational score.
+HEAD_TYPE_KINDS = ("mechanistic", "intervention-selected", "score-selected")
+# Published per-head data: a value for every head of the model, or the set of heads in a circuit.
+PUBLISHED_KINDS = ("scores", "members")
 RUN_STATUSES = ("succeeded", "failed")
 
 
@@ -62,6 +66,9 @@ class HeadType(Base):
     __tablename__ = "head_types"
     __table_args__ = (
         CheckConstraint("stage IS NULL OR stage IN ('KR', 'ICI', 'LR', 'EP')", name="stage"),
+        CheckConstraint(
+            "kind IN ('mechanistic', 'intervention-selected', 'score-selected')", name="kind"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -71,6 +78,14 @@ class HeadType(Base):
     group: Mapped[str | None] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     model_families: Mapped[list[str]] = mapped_column(JSON, default=list)
+    kind: Mapped[str] = mapped_column(String(32), default="mechanistic")
+    kind_note: Mapped[str | None] = mapped_column(Text)
+    # {"by": survey | headdb | unplaced, "paper": slug, "reason": ..., "confidence": ...}
+    placement: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Former types merged into this one: [{"slug", "name", "reason", "description"}]
+    merged: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # Suspected duplicates kept separate: [{"slug", "reason"}]
+    distinct_from: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
 
     aliases: Mapped[list[HeadTypeAlias]] = relationship(
         back_populates="head_type", cascade="all, delete-orphan", order_by="HeadTypeAlias.alias"
@@ -115,11 +130,18 @@ class Paper(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(200), unique=True)
     title: Mapped[str] = mapped_column(String(500), unique=True)
+    # The first public version (arXiv v1 or first posting), as precisely as date_precision says.
     published_date: Mapped[dt.date] = mapped_column(Date, index=True)
     date_precision: Mapped[str] = mapped_column(String(8), default="day")
-    venue: Mapped[str] = mapped_column(String(200), index=True)
+    published_in: Mapped[str] = mapped_column(String(200))  # where that version appeared
+    venue: Mapped[str | None] = mapped_column(String(200), index=True)  # peer-reviewed venue, with year
+    venue_year: Mapped[int | None] = mapped_column(Integer)
     arxiv_id: Mapped[str | None] = mapped_column(String(32), unique=True)
     authors: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Why a bibliographic field is empty ({"arxiv": "no arXiv version found ..."}), and where
+    # each bibliographic fact was read ({"authors": url, "date": ..., ...}).
+    missing: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    sources: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     innovation: Mapped[str] = mapped_column(Text)
     tasks: Mapped[str] = mapped_column(Text)
     significant_result: Mapped[str] = mapped_column(Text)
@@ -241,10 +263,81 @@ class Claim(Base):
     note: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str] = mapped_column(Text)
     confidence: Mapped[str] = mapped_column(String(8), default="high")
+    conflict: Mapped[str | None] = mapped_column(Text)  # where sources disagree, what each says
 
     paper: Mapped[Paper] = relationship(back_populates="claims")
     head: Mapped[Head] = relationship()
     head_type: Mapped[HeadType | None] = relationship()
+
+
+class PublishedDataset(Base):
+    """"Paper P published a value for every head of model M" (``kind`` scores, e.g. Wu et al.'s
+    retrieval scores), or "... the set of heads in a circuit" (``kind`` members), with where the
+    file lives (repository, path, commit) and how headdb derived the stored values from it.
+
+    Where the paper states a threshold for its head type, heads past it are the paper's own
+    labels ("published labels"), never headdb's."""
+
+    __tablename__ = "published_datasets"
+    __table_args__ = (
+        CheckConstraint("kind IN ('scores', 'members')", name="kind"),
+        CheckConstraint("threshold_op IS NULL OR threshold_op IN ('>', '>=')", name="threshold_op"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(300), unique=True)  # "<paper slug>/<file stem>"
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), index=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="RESTRICT"), index=True)
+    head_type_id: Mapped[int | None] = mapped_column(
+        ForeignKey("head_types.id", ondelete="RESTRICT"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(String(300))
+    quantity: Mapped[str] = mapped_column(Text)  # what a value means
+    repository: Mapped[str] = mapped_column(String(1000))
+    path: Mapped[str] = mapped_column(String(1000))
+    commit: Mapped[str] = mapped_column(String(64))
+    derivation: Mapped[str] = mapped_column(Text)
+    derived_by: Mapped[str | None] = mapped_column(String(500))
+    n_samples: Mapped[int | None] = mapped_column(Integer)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    threshold_op: Mapped[str | None] = mapped_column(String(2))
+    threshold_source: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+    source_file: Mapped[str] = mapped_column(String(500))
+    content_hash: Mapped[str] = mapped_column(String(64))
+
+    paper: Mapped[Paper] = relationship()
+    model: Mapped[Model] = relationship()
+    head_type: Mapped[HeadType | None] = relationship()
+    values: Mapped[list[PublishedValue]] = relationship(
+        back_populates="dataset", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    def labels(self, value: float) -> bool:
+        """Whether a head with ``value`` passes the paper's stated threshold (a published label)."""
+        if self.threshold is None or self.threshold_op is None:
+            return False
+        return value > self.threshold if self.threshold_op == ">" else value >= self.threshold
+
+
+class PublishedValue(Base):
+    """One head's value in a published dataset (for ``members`` datasets: 1.0, the head is in
+    the circuit; heads not listed are not), with the role the paper gives it, if any."""
+
+    __tablename__ = "published_values"
+
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("published_datasets.id", ondelete="CASCADE"), primary_key=True
+    )
+    head_id: Mapped[int] = mapped_column(
+        ForeignKey("heads.id", ondelete="RESTRICT"), primary_key=True, index=True
+    )
+    value: Mapped[float] = mapped_column(Float)
+    role: Mapped[str | None] = mapped_column(String(300))
+
+    dataset: Mapped[PublishedDataset] = relationship(back_populates="values")
+    head: Mapped[Head] = relationship()
 
 
 class DetectorRun(Base):

@@ -27,7 +27,8 @@ import yaml
 from headdb.api import HeadDB
 from headdb.errors import HeadDBError
 from headdb.results import LabelInfo
-from headdb.site import render
+from headdb.site import catalog_pages, render
+from headdb.site.catalog_pages import write_model_heatmaps
 from headdb.site.escape import slugify
 from headdb.site.heatmap import heatmap_svg
 
@@ -73,6 +74,7 @@ def mkdocs_config(docs_dir: Path, site_dir: Path) -> dict[str, object]:
             {"Taxonomy": "taxonomy/index.md"},
             {"Papers": "papers/index.md"},
             {"Models": "models/index.md"},
+            {"Published data": "published/index.md"},
             {"Agreement": "agreement/index.md"},
             {"Circuits": "circuits/index.md"},
             {"Detectors": "detectors.md"},
@@ -96,6 +98,10 @@ def write_pages(db: HeadDB, docs: Path) -> int:
     scored = {r.model for r in runs if r.status == "succeeded"}
     labels = {m.name: db.labels(m.name) for m in models if m.name in scored}
     all_labels = [l for ls in labels.values() for l in ls]
+    published = db.published()
+    published_by_model: dict[str, list] = defaultdict(list)
+    for d in published:
+        published_by_model[d.model].append(d)
     pages = 0
 
     def write(relative: str, text: str) -> None:
@@ -153,11 +159,18 @@ def write_pages(db: HeadDB, docs: Path) -> int:
                     title = f"{type_names.get(head_type, head_type)}: {m.name}"
                     write(f"models/{slugify(m.name)}/{image}", heatmap_svg(grid.tolist(), title, {(l.layer, l.head) for l in labelled}))
                     heatmaps.append(render.Heatmap(head_type, image, labelled, detector))
-        write(f"models/{slugify(m.name)}.md", render.model_page(m, heatmaps, runs_by_model[m.name], type_names))
+        write_model_heatmaps(write, m, published_by_model[m.name], type_names)
+        write(f"models/{slugify(m.name)}.md", render.model_page(m, heatmaps, runs_by_model[m.name], type_names)
+              + catalog_pages.model_section(m, published_by_model[m.name], type_names))
 
-    per_model = {m.name: list(db.agreement(m.name)) for m in models if m.name in scored or claim_counts.get(m.name)}
-    write("agreement/index.md", render.agreement_page(per_model, scored, type_names))
+    # Every model page links to its section here, so every model gets one.
+    per_model = {m.name: list(db.agreement(m.name, basis="detector")) for m in models}
+    per_model_published = {m.name: list(db.agreement(m.name, basis="published")) for m in models if published_by_model[m.name]}
+    write("agreement/index.md", render.agreement_page(per_model, scored, type_names)
+          + catalog_pages.published_agreement_section(per_model_published, type_names))
     write("detectors.md", render.detectors_page([REGISTRY[n].metadata for n in sorted(REGISTRY)], type_names))
+    write("published/index.md", catalog_pages.published_index(published, type_names))
+    catalog_pages.write_api(write, papers, head_types, models, claims, published, labels)
     write_evidence_pages(db, write, type_names)
     return pages
 

@@ -67,7 +67,7 @@ def model_link(name: str, prefix: str) -> str:
 
 
 def home_page(counts: Counts, newest: Sequence[PaperInfo], generated: dt.date) -> str:
-    rows = [(_date(p), md_text(p.venue), paper_link(p, "papers/")) for p in newest]
+    rows = [(_date(p), md_text(p.where), paper_link(p, "papers/")) for p in newest]
     return (
         _front_matter("headdb")
         + "# headdb: a catalog of attention heads\n\n"
@@ -128,12 +128,24 @@ def head_type_page(
         facts.append(f"**Also called:** {md_text(', '.join(head_type.aliases))}")
     if head_type.model_families:
         facts.append(f"**Reported in model families:** {md_text(', '.join(head_type.model_families))}")
+    facts.append(f"**Kind:** {md_text(head_type.kind)}" + (f" ({md_text(head_type.kind_note)})" if head_type.kind_note else ""))
+    placement = head_type.placement
+    if placement.get("by") == "headdb":
+        facts.append(f"**Placed by headdb** ({md_text(placement.get('confidence', ''))} confidence), from "
+                     f"[{md_text(placement.get('paper', ''))}](../papers/{placement.get('paper', '')}.md): "
+                     f"{md_text(placement.get('reason', ''))}")
+    elif placement.get("by") == "unplaced":
+        facts.append(f"**Not placed in a stage:** {md_text(placement.get('reason', ''))}")
+    for merged in head_type.merged:
+        facts.append(f"**Merged duplicate:** {md_text(merged.get('name', ''))}: {md_text(merged.get('reason', ''))}")
+    for other in head_type.distinct_from:
+        facts.append(f"**Kept apart from** [{md_text(other.get('slug', ''))}]({other.get('slug', '')}.md): {md_text(other.get('reason', ''))}")
     facts.append(f"**Slug:** `{head_type.slug}`")
     out.append("  \n".join(facts) + "\n\n")
 
     out.append(f"## Papers ({len(papers)})\n\n")
     if papers:
-        out.append(_table(("date", "venue", "paper"), [(_date(p), md_text(p.venue), paper_link(p, "../papers/")) for p in papers]) + "\n\n")
+        out.append(_table(("date", "venue", "paper"), [(_date(p), md_text(p.where), paper_link(p, "../papers/")) for p in papers]) + "\n\n")
     else:
         out.append("No catalogued paper names this head type yet.\n\n")
 
@@ -160,7 +172,7 @@ def head_type_page(
 
 def papers_index(papers: Sequence[PaperInfo], type_names: Mapping[str, str]) -> str:
     rows = [
-        (_date(p), paper_link(p, ""), md_text(p.venue), ", ".join(type_link(s, type_names, "../taxonomy/") for s in p.head_types))
+        (_date(p), paper_link(p, ""), md_text(p.where), ", ".join(type_link(s, type_names, "../taxonomy/") for s in p.head_types))
         for p in papers
     ]
     return (
@@ -173,29 +185,11 @@ def papers_index(papers: Sequence[PaperInfo], type_names: Mapping[str, str]) -> 
     )
 
 
-_BIB_STOP = {"a", "an", "the", "on", "of", "in", "how", "do", "does", "what", "is", "are", "and", "for", "to"}
-
-
 def bibtex(paper: PaperInfo) -> str:
     """A BibTeX entry (plain text; the caller escapes it for HTML)."""
-    first = next((w for w in re.findall(r"[A-Za-z]+", paper.title) if w.lower() not in _BIB_STOP), "paper")
-    author_key = re.sub(r"[^A-Za-z]", "", paper.authors[0].split()[-1]).lower() if paper.authors else "anon"
-    key = f"{author_key}{paper.date.year}{first.lower()}"
+    from headdb.bibtex import bibtex_entry
 
-    def field(value: str) -> str:
-        return value.replace("{", "(").replace("}", ")")
-
-    lines = [f"@misc{{{key},", f"  title = {{{{{field(paper.title)}}}}},"]
-    if paper.authors:
-        lines.append(f"  author = {{{field(' and '.join(paper.authors))}}},")
-    lines.append(f"  year = {{{paper.date.year}}},")
-    lines.append(f"  note = {{{field(paper.venue)}}},")
-    if paper.arxiv_id:
-        lines += [f"  eprint = {{{paper.arxiv_id}}},", "  archivePrefix = {arXiv},"]
-    if paper.links:
-        lines.append(f"  url = {{{field(paper.links[0])}}},")
-    lines.append("}")
-    return "\n".join(lines)
+    return bibtex_entry(paper)
 
 
 def paper_page(paper: PaperInfo, claims: Sequence[ClaimInfo], type_names: Mapping[str, str]) -> str:
@@ -206,12 +200,15 @@ def paper_page(paper: PaperInfo, claims: Sequence[ClaimInfo], type_names: Mappin
         f"# {md_text(paper.title)}\n\n",
         f"**Title:** {md_text(paper.title)}  \n",
         f"**Head:** {heads}  \n",
-        f"**Published:** {md_text(paper.venue)}, {_date(paper)}  \n",
+        f"**First public version:** {_date(paper)}, {md_text(paper.published_in)}  \n",
     ]
+    out.append(f"**Venue:** {md_text(paper.venue)}  \n" if paper.venue else "")
     if paper.authors:
         out.append(f"**Authors:** {md_text(', '.join(paper.authors))}  \n")
     if paper.arxiv_id:
         out.append(f"**arXiv:** {md_text(paper.arxiv_id)}  \n")
+    for name, reason in sorted(paper.missing.items()):
+        out.append(f"**{md_text(name.capitalize())}:** none given: {md_text(reason)}  \n")
     out.append(
         "\n**Summary:**\n\n"
         f"- **Innovation:** {md_text(paper.innovation)}\n"
@@ -227,7 +224,8 @@ def paper_page(paper: PaperInfo, claims: Sequence[ClaimInfo], type_names: Mappin
                     model_link(c.model, "../models/"),
                     c.coordinate,
                     type_link(c.head_type, type_names, "../taxonomy/") if c.head_type else md_text(c.role or ""),
-                    md_text(c.source + (f" ({c.note})" if c.note else "")),
+                    md_text(c.source + (f" ({c.note})" if c.note else ""))
+                    + (f" **Sources disagree:** {md_text(c.conflict)}" if c.conflict else ""),
                     c.confidence,
                 )
                 for c in claims
@@ -235,6 +233,9 @@ def paper_page(paper: PaperInfo, claims: Sequence[ClaimInfo], type_names: Mappin
         ) + "\n\n")
     else:
         out.append("This paper's entry records no specific heads.\n\n")
+    if paper.sources:
+        out.append("## Where the bibliographic facts come from\n\n" + "\n".join(
+            f"- **{md_text(key)}:** {md_text(value)}" for key, value in sorted(paper.sources.items())) + "\n\n")
     out.append(f"## BibTeX\n\n<pre><code>{html_text(bibtex(paper))}</code></pre>\n")
     return "".join(out)
 
@@ -258,7 +259,7 @@ def models_index(models: Sequence[ModelInfo], label_counts: Mapping[str, int], c
     ]
     return (
         _front_matter("Models")
-        + "# Models\n\nModels that papers make claims about or that headdb's detectors have scored.\n\n"
+        + "# Models\n\nModels that papers make claims about, publish per-head data for, or that headdb's detectors have scored.\n\n"
         + _table(("model", "architecture", "layers", "heads per layer", "claimed heads", "labelled heads"), rows)
         + "\n"
     )
