@@ -77,10 +77,11 @@ def shared_path(*parts: str) -> Path:
 @pytest.fixture(scope="session")
 def test_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The planted ground-truth model and its random control, built once per test session."""
-    from headdb.models.planted import build_test_models
+    from headdb.zoo.planted import build_planted_model, build_random_model
 
-    models = build_test_models(tmp_path_factory.mktemp("models"))
-    return {"planted": models["headdb-planted"], "random": models["headdb-random-control"]}
+    root = tmp_path_factory.mktemp("models")
+    build_planted_model(root / "headdb-planted")
+    return {"planted": root / "headdb-planted", "random": build_random_model(root / "headdb-random-control")}
 
 
 @pytest.fixture(scope="session")
