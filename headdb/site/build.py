@@ -25,9 +25,10 @@ import yaml
 
 from headdb.api import HeadDB
 from headdb.errors import HeadDBError
-from headdb.results import LabelInfo
+from headdb.results import LabelInfo, ModelInfo, RunInfo
 from headdb.site import render
-from headdb.site.escape import slugify
+from headdb.site import training as training_svg
+from headdb.site.escape import model_slug
 from headdb.site.heatmap import heatmap_svg
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,6 +73,7 @@ def mkdocs_config(docs_dir: Path, site_dir: Path) -> dict[str, object]:
             {"Taxonomy": "taxonomy/index.md"},
             {"Papers": "papers/index.md"},
             {"Models": "models/index.md"},
+            {"Training": "training/index.md"},
             {"Agreement": "agreement/index.md"},
             {"Detectors": "detectors.md"},
             {"About": "about.md"},
@@ -81,7 +83,12 @@ def mkdocs_config(docs_dir: Path, site_dir: Path) -> dict[str, object]:
 
 
 def write_pages(db: HeadDB, docs: Path) -> int:
-    """Render every page from the database into ``docs``; returns the number of pages written."""
+    """Render every page from the database into ``docs``; returns the number of pages written.
+
+    A model's revisions share one page (``models/<model_slug>.md``), which shows the detector
+    results of one revision: the model as published if it has any, else its latest training step.
+    A model with results at more than one training step also gets a Training page."""
+    from headdb.db.models import model_name_key
     from headdb.detectors import REGISTRY
 
     papers = db.papers()
@@ -90,9 +97,6 @@ def write_pages(db: HeadDB, docs: Path) -> int:
     claims = db.claims()
     models = db.models()
     runs = db.runs()
-    scored = {r.model for r in runs if r.status == "succeeded"}
-    labels = {m.name: db.labels(m.name) for m in models if m.name in scored}
-    all_labels = [l for ls in labels.values() for l in ls]
     pages = 0
 
     def write(relative: str, text: str) -> None:
@@ -102,7 +106,24 @@ def write_pages(db: HeadDB, docs: Path) -> int:
         path.write_text(text, encoding="utf-8")
         pages += relative.endswith(".md")
 
-    counts = render.Counts(len(papers), len(head_types), len(models), len({(l.model, l.layer, l.head) for l in all_labels}), len(claims))
+    # Models: group revisions by identity name; pick the revision each page shows.
+    groups: dict[str, list[ModelInfo]] = defaultdict(list)
+    for m in models:
+        groups[model_name_key(m.name)].append(m)
+    runs_by_identity: dict[tuple[str, str], list[RunInfo]] = defaultdict(list)
+    for r in runs:
+        runs_by_identity[(model_name_key(r.model), r.revision)].append(r)
+    scored = {key for key, rs in runs_by_identity.items() if any(r.status == "succeeded" for r in rs)}
+    labels_of: dict[tuple[str, str], list[LabelInfo]] = {
+        (key, m.revision or ""): list(db.labels(m.name, revision=m.revision or ""))
+        for key, ms in groups.items() for m in ms if (key, m.revision or "") in scored
+    }
+    shown: dict[str, ModelInfo] = {key: _shown_revision(ms, scored) for key, ms in groups.items()}
+    shown_labels = {key: labels_of.get((key, m.revision or ""), []) for key, m in shown.items()}
+    all_labels = [l for ls in shown_labels.values() for l in ls]
+
+    counts = render.Counts(len(papers), len(head_types), len(groups),
+                           len({(model_name_key(l.model), l.layer, l.head) for l in all_labels}), len(claims))
     write("index.md", render.home_page(counts, papers[:10], dt.date.today()))
 
     paper_counts = Counter(s for p in papers for s in p.head_types)
@@ -126,36 +147,97 @@ def write_pages(db: HeadDB, docs: Path) -> int:
     for p in papers:
         write(f"papers/{p.slug}.md", render.paper_page(p, claims_by_paper[p.slug], type_names))
 
-    claim_counts = Counter(c.model for c in claims)
-    label_counts = {name: len({(l.layer, l.head) for l in ls}) for name, ls in labels.items()}
-    write("models/index.md", render.models_index(models, label_counts, claim_counts))
-    runs_by_model: dict[str, list] = defaultdict(list)
-    for r in runs:
-        runs_by_model[r.model].append(r)
-    for m in models:
+    # Heads across training: models with results at more than one training step.
+    families = []
+    for key, ms in groups.items():
+        stepped = [m for m in ms if m.step is not None and (key, m.revision or "") in scored]
+        if len(stepped) < 2:
+            continue
+        training = db.training(shown[key].name)
+        if len(training.steps) < 2:
+            continue
+        slug = model_slug(shown[key].name)
+        images = {}
+        for head_type in training.head_types:
+            points = [p for p in training if p.head_type == head_type]
+            title = f"{type_names.get(head_type, head_type)} over training: {shown[key].name}"
+            n_layers = max([m.n_layers or 0 for m in stepped] + [p.layer + 1 for p in points])
+            n_heads = max([m.n_heads or 0 for m in stepped] + [p.head + 1 for p in points])
+            write(f"training/{slug}/{head_type}.svg", training_svg.small_multiples_svg(points, n_layers, n_heads, title))
+            images[head_type] = f"{slug}/{head_type}.svg"
+        revisions = [(m.revision or "", m.step) for m in stepped]
+        write(f"training/{slug}.md", training_svg.training_page(shown[key].name, training, images, type_names,
+                                                                revisions, f"../models/{slug}.md"))
+        families.append((shown[key].name, slug, training))
+    write("training/index.md", training_svg.training_index(
+        families, {name: f"../models/{slug}.md" for name, slug, _ in families}))
+    with_training = {model_name_key(name) for name, _, _ in families}
+
+    claim_counts = Counter(model_name_key(c.model) for c in claims)
+    published = {key: next((m for m in ms if not m.revision), None) for key, ms in groups.items()}
+    per_model = {
+        m.name: list(db.agreement(m.name, revision=""))
+        for key, m in published.items()
+        if m is not None and ((key, "") in scored or claim_counts.get(key))
+    }
+    scored_names = {m.name for key, m in published.items() if m is not None and (key, "") in scored}
+    in_agreement = {key for key, m in published.items() if m is not None and m.name in per_model}
+    display = list(shown.values())
+    write("models/index.md", render.models_index(
+        display,
+        {m.name: len({(l.layer, l.head) for l in shown_labels[model_name_key(m.name)]}) for m in display},
+        {m.name: claim_counts.get(model_name_key(m.name), 0) for m in display},
+        {m.name: len(groups[model_name_key(m.name)]) for m in display},
+    ))
+    for key, m in shown.items():
+        slug = model_slug(m.name)
+        identity = (key, m.revision or "")
         heatmaps = []
-        if m.name in scored:
-            latest = {}
-            for r in runs_by_model[m.name]:
+        if identity in scored:
+            latest: dict[str, RunInfo] = {}
+            for r in runs_by_identity[identity]:
                 if r.status == "succeeded":
                     latest.setdefault(r.detector, r)
             for detector in sorted(latest):
                 for head_type in REGISTRY[detector].metadata.head_types if detector in REGISTRY else ():
                     try:
-                        grid = db.scores(m.name, head_type)
+                        grid = db.scores(m.name, head_type, revision=m.revision or "")
                     except LookupError:
                         continue
-                    labelled = [l for l in labels[m.name] if l.head_type == head_type]
+                    labelled = [l for l in shown_labels[key] if l.head_type == head_type]
                     image = f"{head_type}.svg"
-                    title = f"{type_names.get(head_type, head_type)}: {m.name}"
-                    write(f"models/{slugify(m.name)}/{image}", heatmap_svg(grid.tolist(), title, {(l.layer, l.head) for l in labelled}))
+                    title = f"{type_names.get(head_type, head_type)}: {m.name}" + (f"@{m.revision}" if m.revision else "")
+                    write(f"models/{slug}/{image}", heatmap_svg(grid.tolist(), title, {(l.layer, l.head) for l in labelled}))
                     heatmaps.append(render.Heatmap(head_type, image, labelled, detector))
-        write(f"models/{slugify(m.name)}.md", render.model_page(m, heatmaps, runs_by_model[m.name], type_names))
+        revisions = [
+            render.Revision(r.revision or "", r.step, len(runs_by_identity[(key, r.revision or "")]),
+                            len({(l.layer, l.head) for l in labels_of.get((key, r.revision or ""), [])}))
+            for r in groups[key]
+        ]
+        training_link = f"../training/{slug}.md" if key in with_training else None
+        write(f"models/{slug}.md", render.model_page(m, heatmaps, runs_by_identity[identity], type_names,
+                                                     revisions, training_link, key in in_agreement))
 
-    per_model = {m.name: list(db.agreement(m.name)) for m in models if m.name in scored or claim_counts.get(m.name)}
-    write("agreement/index.md", render.agreement_page(per_model, scored, type_names))
+    write("agreement/index.md", render.agreement_page(per_model, scored_names, type_names))
     write("detectors.md", render.detectors_page([REGISTRY[n].metadata for n in sorted(REGISTRY)], type_names))
     return pages
+
+
+def _shown_revision(revisions: list[ModelInfo], scored: set[tuple[str, str]]) -> ModelInfo:
+    """The revision a model's page shows: as published if it has results, else the scored
+    revision with the latest training step, else as published, else the first."""
+    from headdb.db.models import model_name_key
+
+    def has_results(m: ModelInfo) -> bool:
+        return (model_name_key(m.name), m.revision or "") in scored
+
+    published = next((m for m in revisions if not m.revision), None)
+    if published is not None and has_results(published):
+        return published
+    with_results = [m for m in revisions if has_results(m)]
+    if with_results:
+        return max(with_results, key=lambda m: (m.step is not None, m.step or 0, m.revision or ""))
+    return published or revisions[0]
 
 
 def stage(db: HeadDB, staging: Path) -> tuple[Path, int]:
