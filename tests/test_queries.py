@@ -158,3 +158,32 @@ def test_head_type_keys_are_backfilled_by_the_migration(empty_db: HeadDB) -> Non
         aliases = conn.execute(text("SELECT alias, alias_key FROM head_type_aliases")).all()
     assert missing == 0 and aliases and all(key == lookup_key(alias) for alias, key in aliases)
     assert HeadDB(empty_db.url).head_type("Previous Head").slug == "previous-token"
+
+
+# -- heads across training --------------------------------------------------------------------------
+
+
+def test_training_points_first_labels_and_frame(empty_db: HeadDB) -> None:
+    from headdb.errors import NotFoundError
+
+    for step, grid in ((300, [[0.9, 0.1]]), (100, [[0.2, 0.6]]), (200, [[0.7, 0.1]])):
+        add_results(empty_db, "toy", {"induction": grid, "previous-token": [[0.1, 0.1]]}, revision=f"step{step}", step=step)
+    add_results(empty_db, "toy", {"induction": [[0.9, 0.9]]})  # as published: no step, not part of training
+    training = empty_db.training("TOY")
+    assert training.steps == (100, 200, 300) and training.head_types == ("induction", "previous-token")
+    assert [(p.step, p.coordinate, p.score, p.label) for p in training if p.head_type == "induction"] == [
+        (100, "0.0", 0.2, False), (200, "0.0", 0.7, True), (300, "0.0", 0.9, True),
+        (100, "0.1", 0.6, True), (200, "0.1", 0.1, False), (300, "0.1", 0.1, False)]
+    firsts = {(f.head_type, f.coordinate): f for f in training.first_labels}
+    assert (firsts["induction", "0.0"].first_step, firsts["induction", "0.0"].stable_step) == (200, 200)
+    assert (firsts["induction", "0.1"].first_step, firsts["induction", "0.1"].stable_step) == (100, None)
+    assert firsts["previous-token", "0.0"].first_step is None and firsts["induction", "0.0"].n_steps == 3
+    frame = training.to_frame()
+    assert len(frame) == 12 and {"step", "head_type", "layer", "head", "score", "label", "revision"} <= set(frame.columns)
+    assert training.first_labels.to_frame().shape[0] == 4
+    assert len(empty_db.training("toy", head_type="Previous Head")) == 6
+    with pytest.raises(NotFoundError, match="no stored revision with a training step"):
+        add_results(empty_db, "flat", {"induction": [[0.9]]})
+        empty_db.training("flat")
+    with pytest.raises(UnknownNameError):
+        empty_db.training("nothing-like-it")

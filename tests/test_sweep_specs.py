@@ -3,6 +3,7 @@ gets (no model is loaded here)."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,67 @@ def test_cli_refuses_sqlite_for_slurm_jobs(tmp_path: Path, capsys: pytest.Captur
     url = f"sqlite:///{tmp_path / 'x.sqlite'}"
     assert main(["--url", url, "sweep", "gpt2", "--executor", "slurm", "--log-dir", str(tmp_path)]) == 1
     assert "need a database server" in capsys.readouterr().err
+
+
+# -- the driver, without loading models -------------------------------------------------------------
+
+
+def test_stored_results_are_skipped_only_with_the_same_configuration(empty_db) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import update
+
+    from headdb.db.models import DetectorRun
+    from headdb.detectors import get_detector
+    from headdb.jobs.runner import config_fingerprint
+    from headdb.sweep.run import already_stored
+    from headdb.sweep.task import JobSettings
+
+    from synthetic import add_results
+
+    add_results(empty_db, "m", {"induction": [[0.9]]}, revision="step1", step=1)
+    tasks = [SweepTask("m", "step1"), SweepTask("m", "step2")]
+    settings = JobSettings(url=empty_db.url, detectors=("induction",))
+    assert already_stored(empty_db.url, tasks, settings) == {}  # stored with another configuration
+    with empty_db.engine.begin() as conn:
+        conn.execute(update(DetectorRun).values(config_fingerprint=config_fingerprint(get_detector("induction")())))
+    assert list(already_stored(empty_db.url, tasks, settings)) == [SweepTask("m", "step1")]
+    assert already_stored(empty_db.url, tasks, JobSettings(url=empty_db.url, detectors=("induction", "successor"))) == {}
+    assert already_stored(empty_db.url, tasks, JobSettings(url=empty_db.url, detectors=("induction",), dtype="bfloat16")) == {}
+
+
+def test_a_refused_submission_fails_those_jobs_not_the_sweep(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from submitit.core.utils import FailedJobError
+
+    from headdb import HeadDB
+    from headdb.sweep import run
+    from headdb.sweep.task import JobSettings
+
+    class Refusing:
+        cluster = "local"
+
+        @contextlib.contextmanager
+        def batch(self):  # type: ignore[no-untyped-def]
+            yield
+
+        def submit(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            raise FailedJobError("sbatch: error: invalid partition specified: nope")
+
+    monkeypatch.setattr(run, "make_executor", lambda options, cluster, log_dir: Refusing())
+    url = f"sqlite:///{tmp_path / 'r.sqlite'}"
+    HeadDB(url).upgrade()
+    lines: list[str] = []
+    report = run.run_sweep([SweepTask("gpt2", "a"), SweepTask("gpt2", "b"), SweepTask("gpt2", "c")],
+                           JobSettings(url=url, detectors=("induction",)),
+                           run.SweepOptions(executor="local", max_parallel=2, log_dir=tmp_path / "logs"), log=lines.append)
+    assert [j.state for j in report.jobs] == ["failed"] * 3
+    assert all(j.error and "invalid partition" in j.error for j in report.jobs)
+    assert "3 failed" in report.summary() and any("submitting" in line for line in lines)
+
+
+def test_an_unmigrated_database_fails_before_any_job(tmp_path: Path) -> None:
+    from headdb.db.migrate import SchemaNotReadyError
+    from headdb.sweep import run
+    from headdb.sweep.task import JobSettings
+
+    with pytest.raises(SchemaNotReadyError, match="headdb db upgrade"):
+        run.run_sweep([SweepTask("gpt2")], JobSettings(url=f"sqlite:///{tmp_path / 'new.sqlite'}"),
+                      run.SweepOptions(executor="local", log_dir=tmp_path / "logs"))

@@ -331,9 +331,11 @@ def run_sweep(
             else:
                 batch = queued[: max(0, options.max_parallel - len(running))]
             if batch:
-                _submit(executor, jobs, batch, settings, running)
+                _submit(executor, jobs, batch, settings, running, log)
             progress.update(jobs)
             if not running:
+                if any(j.state == "queued" for j in jobs):
+                    continue  # a refused submission freed the slots
                 break
             time.sleep(options.poll_s)
             force = time.monotonic() - last_force > FORCE_CHECK_S
@@ -358,13 +360,25 @@ def run_sweep(
 
 
 def _submit(executor: Any, jobs: list[JobRecord], indices: list[int], settings: JobSettings,
-            running: dict[int, Any]) -> None:
-    if len(indices) == 1:
-        submitted = [executor.submit(run_task, jobs[indices[0]].task, settings)]
-    else:
-        with executor.batch():
-            pending = [executor.submit(run_task, jobs[i].task, settings) for i in indices]
-        submitted = list(pending)
+            running: dict[int, Any], log: Callable[[str], None]) -> None:
+    """Submit ``indices`` (one Slurm array when several); a refused submission (sbatch failing, a
+    full disk) fails those jobs, not the sweep."""
+    from submitit.core.utils import FailedJobError, FailedSubmissionError
+
+    try:
+        if len(indices) == 1:
+            submitted = [executor.submit(run_task, jobs[indices[0]].task, settings)]
+        else:
+            with executor.batch():
+                pending = [executor.submit(run_task, jobs[i].task, settings) for i in indices]
+            submitted = list(pending)
+    except (FailedJobError, FailedSubmissionError, OSError) as exc:
+        reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+        log(f"sweep: submitting {len(indices)} job(s) failed: {reason}")
+        for i in indices:
+            jobs[i].state, jobs[i].error = FAILED, f"not submitted: {reason}"
+            jobs[i].attempts += 1
+        return
     for i, job in zip(indices, submitted):
         jobs[i].state, jobs[i].job_id = "running", str(job.job_id)
         jobs[i].attempts += 1
