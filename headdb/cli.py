@@ -295,6 +295,9 @@ def cmd_training(args: argparse.Namespace) -> int:
             "points": [p.__dict__ for p in training],
         }))
         return 0
+    if not training.steps:
+        print(f"{training.model}: its training-step revisions have no succeeded detector runs yet")
+        return 0
     print(f"{training.model}: {len(training.steps)} training steps ({training.steps[0]} to {training.steps[-1]}), "
           f"{len(training.head_types)} head types")
     if not firsts:

@@ -187,3 +187,27 @@ def test_training_points_first_labels_and_frame(empty_db: HeadDB) -> None:
         empty_db.training("flat")
     with pytest.raises(UnknownNameError):
         empty_db.training("nothing-like-it")
+
+
+def test_cli_training_heads_and_models_with_revisions(empty_db: HeadDB, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from headdb.cli import main
+
+    for step, grid in ((100, [[0.2, 0.6]]), (200, [[0.7, 0.1]])):
+        add_results(empty_db, "toy", {"induction": grid}, revision=f"step{step}", step=step)
+    assert main(["--url", empty_db.url, "training", "toy"]) == 0
+    out = capsys.readouterr().out
+    assert "toy: 2 training steps (100 to 200), 1 head types" in out
+    assert "induction  0.0         200         200          1/2" in out
+    assert main(["--url", empty_db.url, "training", "toy", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["steps"] == [100, 200] and len(data["points"]) == 4 and len(data["first_labels"]) == 2
+    assert main(["--url", empty_db.url, "heads", "toy@step100"]) == 0
+    assert "0.1" in capsys.readouterr().out
+    assert main(["--url", empty_db.url, "heads", "toy", "--revision", "step200", "--json"]) == 0
+    assert [r["coordinate"] for r in json.loads(capsys.readouterr().out)] == ["0.0"]
+    assert main(["--url", empty_db.url, "models", "--json"]) == 0
+    assert [(m["revision"], m["step"]) for m in json.loads(capsys.readouterr().out)] == [("step100", 100), ("step200", 200)]
+    assert main(["--url", empty_db.url, "heads", "toy"]) == 1
+    assert "has no revision ''; its revisions: step100, step200" in capsys.readouterr().err
