@@ -1,7 +1,9 @@
-"""Benchmark: site build time for the real catalog and for a synthetic catalog of 2,000 papers and
-50 models (12 x 12 heads each, every head type scored), printed in seconds and per page.
+"""Benchmark: site build time for the real catalog, for a synthetic catalog of 2,000 papers and
+50 models (12 x 12 heads each, every head type scored), and for that catalog plus one more model
+scored at ``--training-steps`` training checkpoints (its Training page), printed in seconds and
+per page.
 
-    .venv/bin/python bench/bench_site.py [--papers 2000] [--models 50]
+    .venv/bin/python bench/bench_site.py [--papers 2000] [--models 50] [--training-steps 20]
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-def synthetic_catalog(db, n_papers: int, n_models: int, seed: int = 0) -> None:  # type: ignore[no-untyped-def]
-    """Add papers, models, claims and detector results straight through the ORM."""
+def synthetic_catalog(db, n_papers: int, n_models: int, seed: int = 0, steps: int = 0) -> None:  # type: ignore[no-untyped-def]
+    """Add papers, models, claims and detector results straight through the ORM; with ``steps``,
+    only one model, scored at that many training checkpoints (and no papers)."""
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
@@ -35,8 +38,10 @@ def synthetic_catalog(db, n_papers: int, n_models: int, seed: int = 0) -> None: 
         types = list(s.scalars(select(HeadType)))
         by_slug = {t.slug: t for t in types}
         models = []
-        for m in range(n_models):
-            model = Model(name=f"synthetic/model-{m:02d}", family="synthetic", architecture="GPT2LMHeadModel",
+        for m in range(steps or n_models):
+            identity = {"name": "synthetic/trained", "revision": f"step{1000 * (m + 1)}", "step": 1000 * (m + 1)} if steps \
+                else {"name": f"synthetic/model-{m:02d}"}
+            model = Model(**identity, family="synthetic", architecture="GPT2LMHeadModel",
                           n_layers=12, n_heads=12, n_kv_heads=12, d_model=768, d_head=64, d_vocab=50257)
             model.heads = [Head(layer=l, head=h) for l in range(12) for h in range(12)]
             s.add(model)
@@ -87,6 +92,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--papers", type=int, default=2000)
     parser.add_argument("--models", type=int, default=50)
+    parser.add_argument("--training-steps", type=int, default=20, help="checkpoints of the extra trained model (0: none)")
     args = parser.parse_args()
 
     from headdb import HeadDB
@@ -105,6 +111,9 @@ def main() -> None:
         synthetic_catalog(synthetic, args.papers, args.models)
         print(f"(synthetic data: {args.papers} papers + {args.models} models written in {time.perf_counter() - t:.1f} s)")
         timed_build(synthetic, root, f"synthetic catalog ({args.papers} papers, {args.models} models)")
+        if args.training_steps:
+            synthetic_catalog(synthetic, 0, 0, seed=1, steps=args.training_steps)
+            timed_build(synthetic, root, f"the same plus one model at {args.training_steps} training steps")
 
 
 if __name__ == "__main__":

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from headdb.db.models import Claim, DetectorRun, Head, HeadLabel, HeadScore, HeadType, Model, Paper
+from headdb.db.models import Claim, Head, HeadLabel, HeadScore, HeadType, Model, Paper
+from headdb.queries.latest import latest_runs
 
 AGREE, MISSED, UNCLAIMED, NOT_SCORED = "agree", "claimed-not-detected", "detected-not-claimed", "not-scored"
 
@@ -41,11 +42,7 @@ class AgreementRow:
 
 
 def agreement_rows(session: Session, model: Model, head_type: HeadType | None = None) -> list[AgreementRow]:
-    latest = (
-        select(func.max(DetectorRun.id))
-        .where(DetectorRun.model_id == model.id, DetectorRun.status == "succeeded")
-        .group_by(DetectorRun.detector)
-    )
+    latest = latest_runs(model.id)
     # Newest scores per head type (a head type is scored by one detector).
     scored = session.execute(
         select(HeadScore.head_type_id, Head.layer, Head.head, HeadScore.score, HeadScore.rank, HeadScore.run_id)

@@ -83,6 +83,16 @@ def _port(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number, 0 or more, got {brief(text)}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -218,7 +228,7 @@ def cmd_claims(args: argparse.Namespace) -> int:
 
 
 def cmd_heads(args: argparse.Namespace) -> int:
-    labels = _db(args).labels(args.model, head_type=args.head_type)
+    labels = _db(args).labels(args.model, head_type=args.head_type, revision=args.revision)
     if not labels and not args.json:
         print(f"no detector labels for {args.model} yet; run `headdb detect {args.model}`")
         return 0
@@ -234,7 +244,8 @@ def cmd_heads(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    return _emit(args, _db(args).models(), ["name", "family", "architecture", "n_layers", "n_heads", "d_model", "source"])
+    return _emit(args, _db(args).models(),
+                 ["name", "revision", "step", "family", "architecture", "n_layers", "n_heads", "d_model", "source"])
 
 
 def _detector_list(text: str | None) -> list[str] | None:
@@ -307,26 +318,154 @@ def cmd_circuits(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    runs = _db(args).runs(args.model)
-    return _emit(args, runs, ["id", "model", "detector", "detector_version", "status", "duration_s", "n_labels", "started_at"])
+    runs = _db(args).runs(args.model, revision=args.revision)
+    return _emit(args, runs, ["id", "model", "revision", "detector", "detector_version", "status", "duration_s",
+                              "n_labels", "started_at"])
 
 
 def cmd_scores(args: argparse.Namespace) -> int:
-    frame = _db(args).scores(args.model, args.head_type, as_frame=True)
+    frame = _db(args).scores(args.model, args.head_type, as_frame=True, revision=args.revision)
     if args.json:
-        print(to_json({"model": args.model, "head_type": args.head_type, "scores": frame.values.tolist()}))
+        print(to_json({"model": args.model, "revision": args.revision or "", "head_type": args.head_type,
+                       "scores": frame.values.tolist()}))
     else:
         print(frame.round(3).to_string())
     return 0
 
 
 def cmd_agreement(args: argparse.Namespace) -> int:
-    rows = _db(args).agreement(args.model, head_type=args.head_type)
+    rows = _db(args).agreement(args.model, head_type=args.head_type, revision=args.revision)
     if not rows and not args.json:
         print(f"nothing to compare for {args.model}: no claims or labels for its heads yet")
         return 0
     records = [dict(r.__dict__, coordinate=r.coordinate) for r in rows]
     return _emit(args, records, ["basis", "head_type", "coordinate", "status", "score", "rank", "papers", "dataset"])
+
+
+def cmd_training(args: argparse.Namespace) -> int:
+    training = _db(args).training(args.model, head_type=args.head_type)
+    firsts = sorted(training.first_labels, key=lambda f: (f.head_type, f.first_step is None, f.first_step or 0, f.layer, f.head))
+    if not args.all_heads:
+        firsts = [f for f in firsts if f.first_step is not None]
+    if args.json:
+        print(to_json({
+            "model": training.model, "steps": list(training.steps),
+            "first_labels": [dict(f.__dict__, coordinate=f.coordinate) for f in firsts],
+            "points": [p.__dict__ for p in training],
+        }))
+        return 0
+    if not training.steps:
+        print(f"{training.model}: its training-step revisions have no succeeded detector runs yet")
+        return 0
+    print(f"{training.model}: {len(training.steps)} training steps ({training.steps[0]} to {training.steps[-1]}), "
+          f"{len(training.head_types)} head types")
+    if not firsts:
+        print("no head is labelled at any step" + ("" if args.all_heads else " (--all-heads lists every head)"))
+        return 0
+    rows = [dict(f.__dict__, coordinate=f.coordinate, labelled=f"{f.n_labelled}/{f.n_steps}") for f in firsts]
+    print(format_table(rows, ["head_type", "coordinate", "first_step", "stable_step", "labelled", "final_score"]))
+    return 0
+
+
+def _slurm_param(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (an sbatch option without its dashes), got {brief(text)}")
+    return key.strip(), value.strip()
+
+
+def _sweep_args(parser: argparse.ArgumentParser) -> None:
+    jobs = parser.add_argument_group("what each job runs")
+    jobs.add_argument("--detectors", help="comma-separated detector names (default: all)")
+    jobs.add_argument("--device", default="cpu", help="cpu, cuda, ... (default: cpu)")
+    jobs.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
+    jobs.add_argument("--batch-size", type=_positive_int, default=None,
+                      help="prompts per forward pass (default: as many as a quarter of the job's free memory holds)")
+    jobs.add_argument("--force", action="store_true", help="recompute detectors whose inputs are unchanged")
+    jobs.add_argument("--trust-remote-code", action="store_true", help="allow model repositories' own Python code to run")
+    run = parser.add_argument_group("how jobs run (submitit)")
+    run.add_argument("--executor", choices=["auto", "local", "slurm"], default="auto",
+                     help="slurm: sbatch job arrays; local: processes on this machine; auto (default): Slurm "
+                     "when its commands are on PATH, else local")
+    run.add_argument("--max-parallel", type=_positive_int, default=2, help="jobs running at once (default: 2)")
+    run.add_argument("--retries", type=_non_negative_int, default=0, help="resubmit a failed job up to N times (default: 0)")
+    run.add_argument("--log-dir", help="where submitit keeps each job's pickles and logs "
+                     "(default: ./headdb-sweeps/TIME-PID; on a cluster it must be on a shared file system)")
+    run.add_argument("--time", type=_positive_int, default=120, help="minutes a job may run (default: 120)")
+    run.add_argument("--recheck", action="store_true",
+                     help="submit every job, also those whose results are stored (each job still skips "
+                     "unchanged detectors after checking weights and data fingerprints)")
+    run.add_argument("--allow-sqlite", action="store_true",
+                     help="let Slurm jobs write to an SQLite file (only if every node shares this file system)")
+    slurm = parser.add_argument_group("Slurm options")
+    slurm.add_argument("--partition", help="Slurm partition")
+    slurm.add_argument("--mem", type=float, help="memory per job in GB")
+    slurm.add_argument("--gpus", type=_non_negative_int, help="GPUs per job")
+    slurm.add_argument("--cpus-per-task", type=_positive_int, help="CPU cores per job")
+    slurm.add_argument("--slurm-param", type=_slurm_param, action="append", default=[], metavar="KEY=VALUE",
+                       help="any other sbatch option, e.g. account=myproj or qos=short (repeatable)")
+    slurm.add_argument("--setup", action="append", default=[], metavar="COMMAND",
+                       help="shell line run before each job, e.g. 'source ~/venv/bin/activate' (repeatable)")
+    _json_flag(parser)
+
+
+def _run_sweep(args: argparse.Namespace, tasks: list[Any]) -> int:
+    from headdb.sweep.run import SweepOptions, run_sweep
+    from headdb.sweep.task import JobSettings
+
+    detectors = _detector_list(args.detectors)
+    settings = JobSettings(url=args.url or "", detectors=tuple(detectors) if detectors else None, device=args.device,
+                           dtype=args.dtype, batch_size=args.batch_size, force=args.force,
+                           trust_remote_code=args.trust_remote_code)
+    options = SweepOptions(
+        executor=args.executor, max_parallel=args.max_parallel, retries=args.retries,
+        log_dir=Path(args.log_dir) if args.log_dir else None, timeout_min=args.time, partition=args.partition,
+        mem_gb=args.mem, gpus=args.gpus, cpus_per_task=args.cpus_per_task, slurm_params=dict(args.slurm_param),
+        setup=tuple(args.setup), allow_sqlite=args.allow_sqlite, recheck=args.recheck,
+    )
+    report = run_sweep(tasks, settings, options)
+    rows = [
+        {"job": j.task.label, "state": j.state, "attempts": j.attempts, "job_id": j.job_id or "", "runs stored": j.stored,
+         "labelled": "; ".join(
+             f"{t}: {', '.join(h) or '-'}" for o in (j.result or {}).get("outcomes", []) for t, h in o["labels"].items()
+         ) or j.error or j.reason}
+        for j in report.jobs
+    ]
+    if args.json:
+        print(to_json({"summary": report.summary(), "wall_s": round(report.wall_s, 2), "executor": report.executor,
+                       "log_dir": str(report.log_dir),
+                       "jobs": [dict(r, log_tail=j.log_tail, log_file=j.log_file) for r, j in zip(rows, report.jobs)]}))
+    else:
+        print(format_table(rows, ["job", "state", "attempts", "job_id", "runs stored", "labelled"]))
+        for j in report.failed:
+            print(f"\n{j.task.label} failed after {j.attempts} attempt(s): {j.error}\n  log: {j.log_file}")
+            for line in j.log_tail:
+                print(f"  | {line}")
+        print(f"\n{report.summary()}")
+    if report.failed:
+        return _fail(f"{len(report.failed)} of {len(report.jobs)} sweep jobs failed (their log tails are above)", 1)
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from headdb.sweep.specs import parse_specs
+
+    tasks = parse_specs(args.specs, files=args.file, all_checkpoints=args.checkpoints, name=args.name)
+    return _run_sweep(args, tasks)
+
+
+def cmd_zoo_sweep(args: argparse.Namespace) -> int:
+    from headdb.sweep.specs import parse_spec
+    from headdb.zoo import build
+
+    specs = _zoo_specs(args)
+    if len(specs) != 1:
+        raise CLIError("name one zoo model to sweep (run one `headdb zoo sweep` per model)")
+    spec = specs[0]
+    if spec.kind != "trained":
+        raise CLIError(f"{spec.name} is a {spec.kind} zoo model: only trained ones have training checkpoints")
+    path = build(spec, _cache(args), log=lambda line: print(line, file=sys.stderr))
+    return _run_sweep(args, parse_spec(str(path), all_checkpoints=True, name=spec.name))
 
 
 def _zoo_specs(args: argparse.Namespace) -> list[Any]:
@@ -473,6 +612,10 @@ def cmd_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def _revision_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--revision", help="the model's revision (default: as published, or the NAME@REVISION given)")
+
+
 def _zoo_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fast", action="store_true", help="only the fast subset (the test suite's)")
     parser.add_argument("--models", help="comma-separated zoo model names (default: all)")
@@ -547,8 +690,9 @@ def build_parser() -> argparse.ArgumentParser:
     _json_flag(p)
 
     p = add("heads", cmd_heads, "list the heads of a model that detectors labelled, with scores and ranks")
-    p.add_argument("model")
+    p.add_argument("model", help="name, local directory, or NAME@REVISION")
     p.add_argument("--head-type")
+    _revision_flag(p)
     _json_flag(p)
 
     p = add("models", cmd_models, "list models known to the database")
@@ -562,7 +706,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
     p.add_argument("--batch-size", type=_positive_int, default=None,
                    help="prompts per forward pass (default: as many as a quarter of the free memory holds)")
-    p.add_argument("--revision", help="hub revision (branch, tag or commit)")
+    p.add_argument("--revision", help="hub revision (branch, tag or commit), or for a local directory a checkpoint: "
+                   "DIR/REV or DIR/checkpoints/REV (e.g. step-001000); part of the model's identity")
     p.add_argument("--force", action="store_true", help="rerun detectors whose inputs are unchanged since their last run")
     p.add_argument("--trust-remote-code", action="store_true", help="allow the model repository's own Python code to run")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -596,18 +741,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task")
     _json_flag(p)
 
+    p = add("sweep", cmd_sweep, "run the detectors on many models and revisions, one submitit job each "
+            "(Slurm on a cluster, local processes otherwise); skips stored results, retries or reports failures")
+    p.add_argument("specs", nargs="*", metavar="SPEC",
+                   help="NAME_OR_PATH[@REVISIONS]: a hub id, registry name or local directory, and revisions as "
+                   "comma lists and brace ranges, e.g. EleutherAI/pythia-160m@step{1000..143000..1000} or "
+                   "DIR@checkpoints (every checkpoint under DIR/checkpoints/)")
+    p.add_argument("--file", action="append", default=[], help="a file of specs, one per line (# comments)")
+    p.add_argument("--checkpoints", action="store_true", help="every local directory's checkpoints/* as revisions")
+    p.add_argument("--name", help="store every job's model under this name (the specs must name one model)")
+    _sweep_args(p)
+
+    p = add("training", cmd_training, "heads across training: for each head type, when each head's label first "
+            "holds over a model's checkpoint revisions (from `headdb sweep`)")
+    p.add_argument("model", help="model name (its revisions with a training step are read)")
+    p.add_argument("--head-type")
+    p.add_argument("--all-heads", action="store_true", help="also heads never labelled")
+    _json_flag(p)
+
     p = add("runs", cmd_runs, "list detector runs, newest first")
-    p.add_argument("model", nargs="?")
+    p.add_argument("model", nargs="?", help="name, local directory, or NAME@REVISION")
+    _revision_flag(p)
     _json_flag(p)
 
     p = add("scores", cmd_scores, "print the newest layer x head score grid of a model for a head type")
-    p.add_argument("model")
+    p.add_argument("model", help="name, local directory, or NAME@REVISION")
     p.add_argument("head_type")
+    _revision_flag(p)
     _json_flag(p)
 
     p = add("agreement", cmd_agreement, "compare a model's detector labels with the papers' claims about it")
-    p.add_argument("model")
+    p.add_argument("model", help="name, local directory, or NAME@REVISION")
     p.add_argument("--head-type")
+    _revision_flag(p)
     _json_flag(p)
 
     zoo = sub.add_parser("zoo", help="build or list the ground-truth zoo (trained, planted and control models)",
@@ -616,6 +782,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = zoo_sub.add_parser("build", help="build zoo models (all, the fast subset, or those named), reusing the cache")
     _zoo_args(p)
     p.set_defaults(handler=cmd_zoo_build)
+    p = zoo_sub.add_parser("sweep", help="sweep a trained zoo model's training checkpoints (builds it first if needed)")
+    p.add_argument("models", metavar="NAME", help="a trained zoo model, e.g. zoo-gpt2-induction")
+    p.add_argument("--cache", help="zoo cache directory (default: $HEADDB_ZOO_CACHE, else ~/.cache/headdb/zoo)")
+    p.set_defaults(handler=cmd_zoo_sweep, fast=False)
+    _sweep_args(p)
     p = zoo_sub.add_parser("list", help="list the zoo's models and whether each is built")
     p.add_argument("--cache", help="zoo cache directory (default: $HEADDB_ZOO_CACHE, else ~/.cache/headdb/zoo)")
     _json_flag(p)

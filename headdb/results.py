@@ -101,6 +101,8 @@ class ModelInfo:
     d_vocab: int | None
     weights_fingerprint: str | None
     revision: str | None
+    step: int | None = None  # the training step of a checkpoint revision
+    source_kind: str | None = None  # hub | local | zoo
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,6 +192,7 @@ class LabelInfo:
     q_value: float | None = None  # p-value against the detector's null, adjusted over heads
     evidence: tuple[dict[str, Any], ...] = ()  # each check of the rule with its value and source
     circuit_id: int | None = None  # the circuit the label was read from, if any
+    revision: str = ""
 
     @property
     def coordinate(self) -> str:
@@ -222,3 +225,70 @@ class RunInfo:
     data_fingerprint: str
     n_labels: int
     error: str | None
+    revision: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingPoint:
+    """One head's score for one head type at one training step, and whether it was labelled."""
+
+    model: str
+    revision: str
+    step: int
+    head_type: str
+    layer: int
+    head: int
+    score: float | None
+    label: bool
+    detector: str
+    run_id: int
+
+    @property
+    def coordinate(self) -> str:
+        return f"{self.layer}.{self.head}"
+
+
+@dataclasses.dataclass(frozen=True)
+class FirstLabel:
+    """When one head's label for one head type first holds over training.
+
+    ``first_step``: the earliest scored step at which the head is labelled (None: never).
+    ``stable_step``: the earliest scored step from which it is labelled at every later scored
+    step, the last included (None: not labelled at the last step). A label that appears, vanishes
+    and comes back has ``first_step < stable_step``."""
+
+    model: str
+    head_type: str
+    layer: int
+    head: int
+    first_step: int | None
+    stable_step: int | None
+    n_labelled: int  # scored steps at which the label holds
+    n_steps: int  # scored steps
+    final_score: float | None  # the score at the last scored step
+
+    @property
+    def coordinate(self) -> str:
+        return f"{self.layer}.{self.head}"
+
+
+class Training(ResultList[TrainingPoint]):
+    """Scores and labels of one model's heads over its training steps (``HeadDB.training``): a
+    list of ``TrainingPoint`` ordered by head type, layer, head, step (``to_frame()``: one row a
+    point), with ``first_labels`` (a ``ResultList[FirstLabel]``, one per head and head type) and
+    ``steps`` (the scored steps, ascending)."""
+
+    model: str
+    steps: tuple[int, ...]
+    first_labels: ResultList[FirstLabel]
+
+    def __init__(self, model: str, points: list[TrainingPoint], first_labels: list[FirstLabel]) -> None:
+        super().__init__(points)
+        self.record_type = TrainingPoint  # type: ignore[attr-defined]
+        self.model = model
+        self.steps = tuple(sorted({p.step for p in points}))
+        self.first_labels = result_list(FirstLabel, first_labels)
+
+    @property
+    def head_types(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(p.head_type for p in self))

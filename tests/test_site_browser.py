@@ -1,4 +1,5 @@
-"""A real browser on the built site: navigation, search, the papers table, no JavaScript errors.
+"""A real browser on the built site: navigation, search, the papers table, heads across training,
+no JavaScript errors.
 
 Drives headless Chromium (Debian's chromium + chromium-driver, installed by .ci/run) through
 Selenium. Screenshots go to test-artifacts/browser/.
@@ -31,8 +32,20 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+TRAINED = "zoo-gpt2-induction"
+TRAINING_STEPS = ("step-000500", "step-001500", "step-002500", "step-003500")
+
+
 @pytest.fixture(scope="module")
-def site_url(tmp_path_factory: pytest.TempPathFactory, test_models) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def zoo_trained() -> Path:
+    """The zoo's fast trained model with its checkpoints (built once into the zoo cache)."""
+    from headdb.zoo import ZOO, build
+
+    return build(ZOO[TRAINED])
+
+
+@pytest.fixture(scope="module")
+def site_url(tmp_path_factory: pytest.TempPathFactory, test_models, zoo_trained: Path) -> Iterator[str]:  # type: ignore[no-untyped-def]
     from headdb.jobs.loading import load_model
     from headdb.jobs.runner import run_detectors
 
@@ -42,6 +55,8 @@ def site_url(tmp_path_factory: pytest.TempPathFactory, test_models) -> Iterator[
     db.upgrade()
     db.ingest(PAPERS)
     run_detectors(db, load_model(str(test_models["planted"]), name="headdb-planted"), ["previous-token", "induction", "successor"])
+    for revision in TRAINING_STEPS:  # the zoo's trained model at four of its checkpoints
+        run_detectors(db, load_model(str(zoo_trained), name=TRAINED, revision=revision), ["previous-token", "induction"])
     site = build_site(db, root / "site", staging=root / "src")
     handler = functools.partial(_QuietHandler, directory=str(site))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -181,4 +196,27 @@ def test_published_heatmap_of_a_real_model(browser, catalog_site_url: str) -> No
     source = browser.find_element(By.PARTIAL_LINK_TEXT, "head_score/llama-2-7b-80k.json")
     assert source.get_attribute("href").startswith("https://github.com/nightdessert/Retrieval_Head/blob/")
     browser.save_screenshot(str(ARTIFACTS / "07-published-heatmap.png"))
+
+
+def test_training_page_shows_the_induction_phase_change(browser, site_url: str) -> None:  # type: ignore[no-untyped-def]
+    from selenium.webdriver.common.by import By
+
+    browser.get(site_url)
+    browser.find_element(By.LINK_TEXT, "Training").click()
+    _wait(browser, lambda d: d.current_url.endswith("/training/"))
+    browser.find_element(By.LINK_TEXT, TRAINED).click()
+    _wait(browser, lambda d: _h1(d) == f"Heads across training: {TRAINED}")
+    images = browser.find_elements(By.CSS_SELECTOR, "article img")
+    assert len(images) == 2  # induction, previous-token
+    assert all(browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", img) for img in images)
+    section = browser.find_element(By.XPATH, "//article//h2[normalize-space()='Induction Head']")
+    table = section.find_element(By.XPATH, "following::table[1]")
+    rows = [[td.text for td in tr.find_elements(By.TAG_NAME, "td")] for tr in table.find_elements(By.CSS_SELECTOR, "tbody tr")]
+    # The zoo's ground-truth induction heads: unlabelled at steps 500 and 1,500, labelled from 2,500 on.
+    assert sorted(r[0] for r in rows) == ["1.0", "1.2", "1.3"]
+    assert all(r[1] == "2,500" and r[2] == "2,500" for r in rows)
+    browser.save_screenshot(str(ARTIFACTS / "07-training.png"))
+    browser.find_element(By.LINK_TEXT, TRAINED).click()  # back to the model page, revisions listed
+    _wait(browser, lambda d: _h1(d) == TRAINED)
+    assert "Revisions (4)" in browser.page_source
     assert _errors(browser) == []

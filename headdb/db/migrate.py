@@ -6,6 +6,7 @@ does nothing."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -57,7 +58,9 @@ def downgrade(engine: Engine, revision: str) -> None:
         raise MigrationError(f"cannot downgrade to {revision!r}: {exc}") from None
 
 
+@functools.cache
 def head_revision() -> str:
+    """The newest migration (read from migrations/ once per process)."""
     script = ScriptDirectory(str(MIGRATIONS_DIR))
     head = script.get_current_head()
     assert head is not None, "migrations/ has no revisions"

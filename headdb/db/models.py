@@ -60,8 +60,26 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+def lookup_key(name: str) -> str:
+    """The form under which head-type slugs, names and aliases are looked up: case, spaces, '-'
+    and '_' do not count ('Previous Head', 'previous_head' and 'previous-head' are one key). The
+    same rule as the catalog validator's name index."""
+    return re.sub(r"[\s_\-]+", " ", name).strip().casefold()
+
+
+def short_key(name: str) -> str | None:
+    """The lookup key of a head-type name without its trailing 'Head' ('name mover' for 'Name
+    Mover Head'), the bare form users type; None if the name does not end in 'head'."""
+    key = lookup_key(name)
+    return key[: -len(" head")] if key.endswith(" head") and len(key) > len(" head") else None
+
+
 class HeadType(Base):
-    """One node of the taxonomy, e.g. ``induction`` (Induction Head, stage LR)."""
+    """One node of the taxonomy, e.g. ``induction`` (Induction Head, stage LR).
+
+    ``slug_key``, ``name_key`` and ``short_key`` hold the lookup keys of the slug, the name and
+    the name without 'Head' (see ``lookup_key``), kept in step by the ORM and indexed, so a name
+    resolves with one indexed query."""
 
     __tablename__ = "head_types"
     __table_args__ = (
@@ -74,6 +92,9 @@ class HeadType(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(80), unique=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    slug_key: Mapped[str] = mapped_column(String(80), index=True)
+    name_key: Mapped[str] = mapped_column(String(200), index=True)
+    short_key: Mapped[str | None] = mapped_column(String(200), index=True)
     stage: Mapped[str | None] = mapped_column(String(8), index=True)
     group: Mapped[str | None] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
@@ -91,6 +112,17 @@ class HeadType(Base):
         back_populates="head_type", cascade="all, delete-orphan", order_by="HeadTypeAlias.alias"
     )
 
+    @validates("slug")
+    def _keep_slug_key(self, _key: str, slug: str) -> str:
+        self.slug_key = lookup_key(slug)
+        return slug
+
+    @validates("name")
+    def _keep_name_keys(self, _key: str, name: str) -> str:
+        self.name_key = lookup_key(name)
+        self.short_key = short_key(name)
+        return name
+
 
 class HeadTypeAlias(Base):
     """Another name for a head type ("Previous Head" for previous-token). Unique across types."""
@@ -102,8 +134,14 @@ class HeadTypeAlias(Base):
         ForeignKey("head_types.id", ondelete="CASCADE"), index=True
     )
     alias: Mapped[str] = mapped_column(String(200), unique=True)
+    alias_key: Mapped[str] = mapped_column(String(200), index=True)  # lookup_key(alias)
 
     head_type: Mapped[HeadType] = relationship(back_populates="aliases")
+
+    @validates("alias")
+    def _keep_key(self, _key: str, alias: str) -> str:
+        self.alias_key = lookup_key(alias)
+        return alias
 
 
 class PaperHeadType(Base):

@@ -60,6 +60,11 @@ def _sha(data: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def config_fingerprint(detector: Detector) -> str:
+    """The fingerprint of a detector's configuration, as stored with its runs."""
+    return _sha(detector.config_dict())
+
+
 def library_versions() -> dict[str, str]:
     import importlib.metadata as md
 
@@ -202,7 +207,7 @@ def run_detectors(
             if reason is not None:
                 outcomes[meta.name] = DetectorOutcome(meta.name, "not-applicable", reason)
                 continue
-            c = _Computed(detector, _sha(detector.config_dict()), _sha(detector.data_fingerprints(ctx)), _now(), 0.0)
+            c = _Computed(detector, config_fingerprint(detector), _sha(detector.data_fingerprints(ctx)), _now(), 0.0)
             previous = _previous_runs(session, loaded, c)
             if previous and not force:
                 outcomes[meta.name] = DetectorOutcome(

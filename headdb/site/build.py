@@ -17,19 +17,19 @@ import shutil
 import tempfile
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 
 from headdb.api import HeadDB
 from headdb.errors import HeadDBError
-from headdb.results import LabelInfo
+from headdb.results import LabelInfo, ModelInfo, RunInfo
 from headdb.site import catalog_pages, render
+from headdb.site import training as training_svg
 from headdb.site.catalog_pages import write_model_heatmaps
-from headdb.site.escape import slugify
+from headdb.site.escape import model_slug
 from headdb.site.heatmap import heatmap_svg
 
 REPO = Path(__file__).resolve().parents[2]
@@ -75,6 +75,7 @@ def mkdocs_config(docs_dir: Path, site_dir: Path) -> dict[str, object]:
             {"Papers": "papers/index.md"},
             {"Models": "models/index.md"},
             {"Published data": "published/index.md"},
+            {"Training": "training/index.md"},
             {"Agreement": "agreement/index.md"},
             {"Circuits": "circuits/index.md"},
             {"Detectors": "detectors.md"},
@@ -86,7 +87,12 @@ def mkdocs_config(docs_dir: Path, site_dir: Path) -> dict[str, object]:
 
 
 def write_pages(db: HeadDB, docs: Path) -> int:
-    """Render every page from the database into ``docs``; returns the number of pages written."""
+    """Render every page from the database into ``docs``; returns the number of pages written.
+
+    A model's revisions share one page (``models/<model_slug>.md``), which shows the detector
+    results of one revision: the model as published if it has any, else its latest training step.
+    A model with results at more than one training step also gets a Training page."""
+    from headdb.db.models import model_name_key
     from headdb.detectors import REGISTRY
 
     papers = db.papers()
@@ -95,13 +101,10 @@ def write_pages(db: HeadDB, docs: Path) -> int:
     claims = db.claims()
     models = db.models()
     runs = db.runs()
-    scored = {r.model for r in runs if r.status == "succeeded"}
-    labels = {m.name: db.labels(m.name) for m in models if m.name in scored}
-    all_labels = [l for ls in labels.values() for l in ls]
     published = db.published()
-    published_by_model: dict[str, list] = defaultdict(list)
+    published_by_key: dict[str, list] = defaultdict(list)
     for d in published:
-        published_by_model[d.model].append(d)
+        published_by_key[model_name_key(d.model)].append(d)
     pages = 0
 
     def write(relative: str, text: str) -> None:
@@ -111,7 +114,24 @@ def write_pages(db: HeadDB, docs: Path) -> int:
         path.write_text(text, encoding="utf-8")
         pages += relative.endswith(".md")
 
-    counts = render.Counts(len(papers), len(head_types), len(models), len({(l.model, l.layer, l.head) for l in all_labels}), len(claims))
+    # Models: group revisions by identity name; pick the revision each page shows.
+    groups: dict[str, list[ModelInfo]] = defaultdict(list)
+    for m in models:
+        groups[model_name_key(m.name)].append(m)
+    runs_by_identity: dict[tuple[str, str], list[RunInfo]] = defaultdict(list)
+    for r in runs:
+        runs_by_identity[(model_name_key(r.model), r.revision)].append(r)
+    scored = {key for key, rs in runs_by_identity.items() if any(r.status == "succeeded" for r in rs)}
+    labels_of: dict[tuple[str, str], list[LabelInfo]] = {
+        (key, m.revision or ""): list(db.labels(m.name, revision=m.revision or ""))
+        for key, ms in groups.items() for m in ms if (key, m.revision or "") in scored
+    }
+    shown: dict[str, ModelInfo] = {key: _shown_revision(ms, scored) for key, ms in groups.items()}
+    shown_labels = {key: labels_of.get((key, m.revision or ""), []) for key, m in shown.items()}
+    all_labels = [l for ls in shown_labels.values() for l in ls]
+
+    counts = render.Counts(len(papers), len(head_types), len(groups),
+                           len({(model_name_key(l.model), l.layer, l.head) for l in all_labels}), len(claims))
     write("index.md", render.home_page(counts, papers[:10], dt.date.today()))
 
     paper_counts = Counter(s for p in papers for s in p.head_types)
@@ -135,42 +155,90 @@ def write_pages(db: HeadDB, docs: Path) -> int:
     for p in papers:
         write(f"papers/{p.slug}.md", render.paper_page(p, claims_by_paper[p.slug], type_names))
 
-    claim_counts = Counter(c.model for c in claims)
-    label_counts = {name: len({(l.layer, l.head) for l in ls}) for name, ls in labels.items()}
-    write("models/index.md", render.models_index(models, label_counts, claim_counts))
-    runs_by_model: dict[str, list] = defaultdict(list)
-    for r in runs:
-        runs_by_model[r.model].append(r)
-    for m in models:
+    # Heads across training: models with results at more than one training step.
+    families = []
+    for key, ms in groups.items():
+        stepped = [m for m in ms if m.step is not None and (key, m.revision or "") in scored]
+        if len(stepped) < 2:
+            continue
+        training = db.training(shown[key].name)
+        if len(training.steps) < 2:
+            continue
+        slug = model_slug(shown[key].name)
+        images = {}
+        for head_type in training.head_types:
+            points = [p for p in training if p.head_type == head_type]
+            title = f"{type_names.get(head_type, head_type)} over training: {shown[key].name}"
+            n_layers = max([m.n_layers or 0 for m in stepped] + [p.layer + 1 for p in points])
+            n_heads = max([m.n_heads or 0 for m in stepped] + [p.head + 1 for p in points])
+            write(f"training/{slug}/{head_type}.svg", training_svg.small_multiples_svg(points, n_layers, n_heads, title))
+            images[head_type] = f"{slug}/{head_type}.svg"
+        revisions = [(m.revision or "", m.step) for m in stepped]
+        write(f"training/{slug}.md", training_svg.training_page(shown[key].name, training, images, type_names,
+                                                                revisions, f"../models/{slug}.md"))
+        families.append((shown[key].name, slug, training))
+    write("training/index.md", training_svg.training_index(
+        families, {name: f"../models/{slug}.md" for name, slug, _ in families}))
+    with_training = {model_name_key(name) for name, _, _ in families}
+
+    claim_counts = Counter(model_name_key(c.model) for c in claims)
+    published_rev = {key: next((m for m in ms if not m.revision), None) for key, ms in groups.items()}
+    per_model = {
+        m.name: list(db.agreement(m.name, revision=""))
+        for key, m in published_rev.items()
+        if m is not None and ((key, "") in scored or claim_counts.get(key))
+    }
+    scored_names = {m.name for key, m in published_rev.items() if m is not None and (key, "") in scored}
+    in_agreement = {key for key, m in published_rev.items() if m is not None and m.name in per_model}
+    display = list(shown.values())
+    write("models/index.md", render.models_index(
+        display,
+        {m.name: len({(l.layer, l.head) for l in shown_labels[model_name_key(m.name)]}) for m in display},
+        {m.name: claim_counts.get(model_name_key(m.name), 0) for m in display},
+        {m.name: len(groups[model_name_key(m.name)]) for m in display},
+    ))
+    for key, m in shown.items():
+        slug = model_slug(m.name)
+        identity = (key, m.revision or "")
         heatmaps = []
-        if m.name in scored:
-            latest = {}
-            for r in runs_by_model[m.name]:
+        if identity in scored:
+            latest: dict[str, RunInfo] = {}
+            for r in runs_by_identity[identity]:
                 if r.status == "succeeded":
                     latest.setdefault(r.detector, r)
             for detector in sorted(latest):
                 for head_type in REGISTRY[detector].metadata.head_types if detector in REGISTRY else ():
                     try:
-                        grid = db.scores(m.name, head_type)
+                        grid = db.scores(m.name, head_type, revision=m.revision or "")
                     except LookupError:
                         continue
-                    labelled = [l for l in labels[m.name] if l.head_type == head_type]
+                    labelled = [l for l in shown_labels[key] if l.head_type == head_type]
                     image = f"{head_type}.svg"
-                    title = f"{type_names.get(head_type, head_type)}: {m.name}"
-                    write(f"models/{slugify(m.name)}/{image}", heatmap_svg(grid.tolist(), title, {(l.layer, l.head) for l in labelled}))
+                    title = f"{type_names.get(head_type, head_type)}: {m.name}" + (f"@{m.revision}" if m.revision else "")
+                    write(f"models/{slug}/{image}", heatmap_svg(grid.tolist(), title, {(l.layer, l.head) for l in labelled}))
                     heatmaps.append(render.Heatmap(head_type, image, labelled, detector))
-        write_model_heatmaps(write, m, published_by_model[m.name], type_names)
-        write(f"models/{slugify(m.name)}.md", render.model_page(m, heatmaps, runs_by_model[m.name], type_names)
-              + catalog_pages.model_section(m, published_by_model[m.name], type_names))
+        revisions = [
+            render.Revision(r.revision or "", r.step, len(runs_by_identity[(key, r.revision or "")]),
+                            len({(l.layer, l.head) for l in labels_of.get((key, r.revision or ""), [])}))
+            for r in groups[key]
+        ]
+        training_link = f"../training/{slug}.md" if key in with_training else None
+        write_model_heatmaps(write, m, published_by_key[key], type_names)
+        write(f"models/{slug}.md", render.model_page(m, heatmaps, runs_by_identity[identity], type_names,
+                                                     revisions, training_link, key in in_agreement)
+              + catalog_pages.model_section(m, published_by_key[key], type_names))
 
-    # Every model page links to its section here, so every model gets one.
-    per_model = {m.name: list(db.agreement(m.name, basis="detector")) for m in models}
-    per_model_published = {m.name: list(db.agreement(m.name, basis="published")) for m in models if published_by_model[m.name]}
-    write("agreement/index.md", render.agreement_page(per_model, scored, type_names)
+    per_model_published = {m.name: list(db.agreement(m.name, basis="published"))
+                           for key, m in published_rev.items() if m is not None and published_by_key[key]}
+    write("agreement/index.md", render.agreement_page(per_model, scored_names, type_names)
           + catalog_pages.published_agreement_section(per_model_published, type_names))
     write("detectors.md", render.detectors_page([REGISTRY[n].metadata for n in sorted(REGISTRY)], type_names))
     write("published/index.md", catalog_pages.published_index(published, type_names))
-    catalog_pages.write_api(write, papers, head_types, models, claims, published, labels)
+    labels_by_name: dict[str, list[LabelInfo]] = defaultdict(list)
+    for ls in labels_of.values():
+        for l in ls:
+            labels_by_name[l.model].append(l)
+    catalog_pages.write_api(write, papers, head_types, models, claims, published, labels_by_name)
     write_evidence_pages(db, write, type_names)
     return pages
 
@@ -184,8 +252,8 @@ def write_evidence_pages(db: HeadDB, write: Callable[[str, str], None], type_nam
     circuits = db.circuits()
     write("circuits/index.md", evidence.circuits_index(circuits))
     roles: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-    for model in {c.model for c in circuits}:
-        for label in db.labels(model):
+    for model, revision in {(c.model, c.revision or "") for c in circuits}:
+        for label in db.labels(model, revision=revision):
             if label.circuit_id is not None:
                 roles[label.circuit_id][label.coordinate].append(label.head_type)
     for c in circuits:
@@ -193,6 +261,23 @@ def write_evidence_pages(db: HeadDB, write: Callable[[str, str], None], type_nam
         write(f"circuits/{slug}.md", evidence.circuit_page(c, roles[c.id], type_names))
         write(f"circuits/{slug}/graph.svg", evidence.circuit_svg(c, roles[c.id]))
         write(f"circuits/{slug}/curve.svg", evidence.curve_svg(c.curve, float(c.config.get("target_faithfulness") or 0.8)))
+
+
+def _shown_revision(revisions: list[ModelInfo], scored: set[tuple[str, str]]) -> ModelInfo:
+    """The revision a model's page shows: as published if it has results, else the scored
+    revision with the latest training step, else as published, else the first."""
+    from headdb.db.models import model_name_key
+
+    def has_results(m: ModelInfo) -> bool:
+        return (model_name_key(m.name), m.revision or "") in scored
+
+    published = next((m for m in revisions if not m.revision), None)
+    if published is not None and has_results(published):
+        return published
+    with_results = [m for m in revisions if has_results(m)]
+    if with_results:
+        return max(with_results, key=lambda m: (m.step is not None, m.step or 0, m.revision or ""))
+    return published or revisions[0]
 
 
 def stage(db: HeadDB, staging: Path) -> tuple[Path, int]:

@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 from headdb.agreement import AGREE, MISSED, UNCLAIMED, AgreementRow
 from headdb.results import ClaimInfo, HeadTypeInfo, LabelInfo, ModelInfo, PaperInfo, PublishedInfo
-from headdb.site.escape import md_text, slugify
+from headdb.site.escape import md_text, model_slug, slugify
 from headdb.site.heatmap import heatmap_svg
 
 API_FORMAT = {"format": "headdb-api", "version": 1}
@@ -61,7 +61,7 @@ def model_section(model: ModelInfo, datasets: Sequence[PublishedInfo], type_name
     """The "Published by papers" section of a model page (empty without published data)."""
     if not datasets:
         return ""
-    slug = slugify(model.name)
+    slug = model_slug(model.name)
     out = ["\n## Published by papers\n\n"
            "These heatmaps show per-head data **published by the papers' authors**, not computed by headdb: "
            "each names the file it comes from and how headdb read it. Heads past the paper's own threshold "
@@ -101,7 +101,7 @@ def write_model_heatmaps(write: Write, model: ModelInfo, datasets: Sequence[Publ
         what = type_names.get(d.head_type, d.head_type) if d.head_type else "circuit heads"
         title = f"{what} of {model.name}, as published by the paper"
         cell = 34 if cells <= 24 * 32 else 16
-        write(f"models/{slugify(model.name)}/{image_name(d)}", heatmap_svg(grid, title, marks, cell=cell))  # type: ignore[arg-type]
+        write(f"models/{model_slug(model.name)}/{image_name(d)}", heatmap_svg(grid, title, marks, cell=cell))  # type: ignore[arg-type]
 
 
 # -- published data index ------------------------------------------------------------------------------
@@ -112,7 +112,7 @@ def published_index(datasets: Sequence[PublishedInfo], type_names: Mapping[str, 
     for d in datasets:
         what = f"[{md_text(type_names.get(d.head_type, d.head_type))}](../taxonomy/{d.head_type}.md)" if d.head_type else "circuit heads"
         rows.append((
-            f"[{md_text(d.model)}](../models/{slugify(d.model)}.md#{slugify(d.slug)})",
+            f"[{md_text(d.model)}](../models/{model_slug(d.model)}.md#{slugify(d.slug)})",
             what, md_text(d.kind), f"[{md_text(d.paper_title)}](../papers/{d.paper}.md)",
             str(len(d.labelled)) if d.threshold is not None else "-", source_link(d),
         ))
@@ -142,7 +142,7 @@ def published_agreement_section(per_model: Mapping[str, Sequence[AgreementRow]],
            "a head is a *published label* when its published value passes the threshold the paper states "
            "for the head type.\n\n"]
     for model, rows in rows_by_model.items():
-        out.append(f"### {md_text(model)} (published data) {{#published-{slugify(model)}}}\n\n")
+        out.append(f"### {md_text(model)} (published data) {{#published-{model_slug(model)}}}\n\n")
         counts = {s: sum(r.status == s for r in rows) for s in PUBLISHED_STATUS}
         out.append(", ".join(f"{PUBLISHED_STATUS[s]}: {n}" for s, n in counts.items() if n) + "\n\n")
         out.append(_table(
@@ -150,7 +150,7 @@ def published_agreement_section(per_model: Mapping[str, Sequence[AgreementRow]],
             [(f"[{md_text(type_names.get(r.head_type, r.head_type))}](../taxonomy/{r.head_type}.md)", r.coordinate,
               PUBLISHED_STATUS[r.status], "" if r.score is None else f"{r.score:.4g}", "" if r.rank is None else str(r.rank),
               ", ".join(f"[{md_text(p)}](../papers/{p}.md)" for p in r.papers),
-              f"[{md_text(r.dataset or '')}](../models/{slugify(model)}.md#{slugify(r.dataset or '')})")
+              f"[{md_text(r.dataset or '')}](../models/{model_slug(model)}.md#{slugify(r.dataset or '')})")
              for r in rows],
         ) + "\n\n")
     return "".join(out)
@@ -176,6 +176,11 @@ def _plain(value: Any) -> Any:
 def _dump(data: dict[str, Any]) -> str:
     # ASCII only: control and bidirectional characters in stored text arrive as \u escapes, never raw.
     return json.dumps({**API_FORMAT, **_plain(data)}, indent=1, sort_keys=True, ensure_ascii=True) + "\n"
+
+
+def _api_model_file(m: ModelInfo) -> str:
+    """One file per model identity: a revision other than the published one gets its own."""
+    return f"{model_slug(m.name + ('@' + m.revision if m.revision else ''))}.json"
 
 
 def write_api(
@@ -205,11 +210,11 @@ def write_api(
             "published": [d.slug for d in published if d.paper == p.slug],
         }))
     for m in models:
-        write(f"api/models/{slugify(m.name)}.json", _dump({
+        write(f"api/models/{_api_model_file(m)}", _dump({
             "model": m, "claims": by_model.get(m.name, []),
             "published": [{k: v for k, v in dataclasses.asdict(d).items()} | {"source_url": d.source_url, "published_labels": d.labelled}
                           for d in published if d.model == m.name],
-            "detector_labels": list(labels.get(m.name, [])),
+            "detector_labels": [l for l in labels.get(m.name, []) if l.revision == (m.revision or "")],
         }))
     for h in head_types:
         write(f"api/head-types/{h.slug}.json", _dump({
@@ -219,9 +224,9 @@ def write_api(
         }))
     write("api/index.json", _dump({
         "papers": [{"slug": p.slug, "title": p.title, "date": p.date_text, "file": f"papers/{p.slug}.json"} for p in papers],
-        "models": [{"name": m.name, "revision": m.revision, "file": f"models/{slugify(m.name)}.json"} for m in models],
+        "models": [{"name": m.name, "revision": m.revision, "file": f"models/{_api_model_file(m)}"} for m in models],
         "head_types": [{"slug": h.slug, "name": h.name, "stage": h.stage, "kind": h.kind, "file": f"head-types/{h.slug}.json"}
                        for h in head_types],
         "published": [{"slug": d.slug, "model": d.model, "head_type": d.head_type, "paper": d.paper,
-                       "file": f"models/{slugify(d.model)}.json"} for d in published],
+                       "file": f"models/{model_slug(d.model)}.json"} for d in published],
     }))

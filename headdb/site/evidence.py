@@ -9,7 +9,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
 from headdb.circuits.query import CircuitInfo
-from headdb.site.escape import html_text, md_text, slugify
+from headdb.site.escape import html_text, md_text, model_slug, slugify
 from headdb.validation.query import ValidationInfo, ValidationRow
 
 TASK_PAPERS = {
@@ -125,7 +125,7 @@ def circuit_page(c: CircuitInfo, roles: Mapping[str, list[str]], type_names: Map
         _front(f"{c.model} — {c.task}"),
         f"# {md_text(c.model)}: {md_text(c.task)} circuit\n\n",
         _table(("fact", "value"), [
-            ("model", f"[{md_text(c.model)}](../models/{slugify(c.model)}.md)" + (f" @ {md_text(c.revision)}" if c.revision else "")),
+            ("model", f"[{md_text(c.model)}](../models/{model_slug(c.model)}.md)" + (f" @ {md_text(c.revision)}" if c.revision else "")),
             ("task", md_text(c.task) + (f" ([paper](../papers/{_paper(c.task)}.md))" if _paper(c.task) else "")),
             ("metric", md_text(c.metric)), ("method", md_text(c.method)), ("configuration", config),
             ("prompt pairs", str(c.n_prompts)), ("edges kept", f"{c.n_edges} of {c.n_edges_total}"),

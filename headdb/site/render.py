@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from headdb.agreement import AGREE, MISSED, NOT_SCORED, UNCLAIMED, AgreementRow
 from headdb.db.models import STAGES
 from headdb.results import ClaimInfo, HeadTypeInfo, LabelInfo, ModelInfo, PaperInfo, RunInfo
-from headdb.site.escape import html_text, md_text, slugify
+from headdb.site.escape import html_text, md_text, model_slug
 
 STATUS_TEXT = {
     AGREE: "agree",
@@ -60,7 +60,7 @@ def type_link(slug: str, names: Mapping[str, str], prefix: str) -> str:
 
 
 def model_link(name: str, prefix: str) -> str:
-    return f"[{md_text(name)}]({prefix}{slugify(name)}.md)"
+    return f"[{md_text(name)}]({prefix}{model_slug(name)}.md)"
 
 
 # -- home ---------------------------------------------------------------------------------------
@@ -251,16 +251,34 @@ class Heatmap:
     detector: str
 
 
-def models_index(models: Sequence[ModelInfo], label_counts: Mapping[str, int], claim_counts: Mapping[str, int]) -> str:
+@dataclass(frozen=True)
+class Revision:
+    """One stored revision of a model, as its page lists it."""
+
+    revision: str  # "" = as published
+    step: int | None
+    runs: int
+    labelled_heads: int
+
+
+def models_index(
+    models: Sequence[ModelInfo],
+    label_counts: Mapping[str, int],
+    claim_counts: Mapping[str, int],
+    revision_counts: Mapping[str, int] | None = None,
+) -> str:
+    """One row per model (its revisions share the row and the page)."""
+    revision_counts = revision_counts or {}
     rows = [
         (model_link(m.name, ""), md_text(m.architecture or ""), str(m.n_layers or ""), str(m.n_heads or ""),
-         str(claim_counts.get(m.name, 0)), str(label_counts.get(m.name, 0)))
+         str(revision_counts.get(m.name, 1)), str(claim_counts.get(m.name, 0)), str(label_counts.get(m.name, 0)))
         for m in models
     ]
     return (
         _front_matter("Models")
-        + "# Models\n\nModels that papers make claims about, publish per-head data for, or that headdb's detectors have scored.\n\n"
-        + _table(("model", "architecture", "layers", "heads per layer", "claimed heads", "labelled heads"), rows)
+        + "# Models\n\nModels that papers make claims about, publish per-head data for, or that headdb's detectors have scored. A "
+        "model's revisions (hub revisions, training checkpoints) share its page.\n\n"
+        + _table(("model", "architecture", "layers", "heads per layer", "revisions", "claimed heads", "labelled heads"), rows)
         + "\n"
     )
 
@@ -272,8 +290,23 @@ def _public_source(source: str | None) -> str | None:
     return f"local directory {source.rstrip('/').rsplit('/', 1)[-1]}"
 
 
-def model_page(model: ModelInfo, heatmaps: Sequence[Heatmap], runs: Sequence[RunInfo], type_names: Mapping[str, str]) -> str:
-    slug = slugify(model.name)
+def _revision_text(revision: str) -> str:
+    return md_text(revision) if revision else "as published"
+
+
+def model_page(
+    model: ModelInfo,
+    heatmaps: Sequence[Heatmap],
+    runs: Sequence[RunInfo],
+    type_names: Mapping[str, str],
+    revisions: Sequence[Revision] = (),
+    training: str | None = None,
+    in_agreement: bool = True,
+) -> str:
+    """A model's page: facts, the heatmaps and runs of ``model``'s revision (the one shown), the
+    list of all its ``revisions`` when there are several, and links to its ``training`` page and
+    (``in_agreement``) its section of the agreement page."""
+    slug = model_slug(model.name)
     facts = [
         ("architecture", model.architecture), ("layers", model.n_layers), ("query heads per layer", model.n_heads),
         ("key/value heads per layer", model.n_kv_heads), ("d_model", model.d_model), ("d_head", model.d_head),
@@ -284,13 +317,24 @@ def model_page(model: ModelInfo, heatmaps: Sequence[Heatmap], runs: Sequence[Run
         _front_matter(model.name),
         f"# {md_text(model.name)}\n\n",
         _table(("fact", "value"), [(k, md_text(v)) for k, v in facts if v is not None]) + "\n\n",
-        f"See also: [claims vs. detectors for this model](../agreement/index.md#{slug}).\n\n",
     ]
+    if in_agreement:
+        out.append(f"See also: [claims vs. detectors for this model](../agreement/index.md#{slug}).\n\n")
+    if training:
+        out.append(f"How its heads form over training: [heads across training]({training}).\n\n")
+    if len(revisions) > 1:
+        out.append(f"## Revisions ({len(revisions)})\n\n")
+        out.append(_table(
+            ("revision", "training step", "detector runs", "labelled heads"),
+            [(_revision_text(r.revision) + (" (shown below)" if r.revision == (model.revision or "") else ""),
+              "" if r.step is None else f"{r.step:,}", str(r.runs), str(r.labelled_heads)) for r in revisions],
+        ) + "\n\n")
     if not heatmaps:
         out.append("## Detector results\n\nNo detector has been run on this model yet, so there are no "
                    f"scores to show. Run `headdb detect {md_text(model.name)}` to add them.\n")
         return "".join(out)
-    out.append("## Detector results\n\nEach heatmap shows every head's score (value printed in the "
+    shown = f" (revision {_revision_text(model.revision or '')})" if len(revisions) > 1 else ""
+    out.append(f"## Detector results{shown}\n\nEach heatmap shows every head's score (value printed in the "
                "cell); heads the detector labels are outlined with a dashed box.\n\n")
     for hm in heatmaps:
         out.append(f"### {type_link(hm.head_type, type_names, '../taxonomy/')}\n\n")
@@ -337,7 +381,7 @@ def agreement_page(per_model: Mapping[str, Sequence[AgreementRow]], scored_model
         out.append("**No detector has been run yet.** Until one is, there is nothing to compare the "
                    "papers' claims with; run `headdb detect MODEL`.\n\n")
     for model, rows in per_model.items():
-        out.append(f"## {md_text(model)} {{#{slugify(model)}}}\n\n")
+        out.append(f"## {md_text(model)} {{#{model_slug(model)}}}\n\n")
         if model not in scored_models:
             out.append(f"No detector has been run on {model_link(model, '../models/')} yet, so the "
                        f"claimed heads ({len(rows)}) cannot be checked here.\n\n")

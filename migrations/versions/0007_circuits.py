@@ -1,7 +1,7 @@
 """Circuits: discovery runs with their nodes and scored edges; labels may point to a circuit.
 
 Revision ID: 0007
-Revises: 0005 (re-pointed to 0006 when the query-index migration lands)
+Revises: 0006
 """
 
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
