@@ -37,6 +37,7 @@ from headdb.results import (
     ResultList,
     RunInfo,
     Training,
+    result_list,
 )
 
 if TYPE_CHECKING:

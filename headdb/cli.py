@@ -520,8 +520,7 @@ def cmd_validate_detectors(args: argparse.Namespace) -> int:
                                 stories=stories, log=lambda line: print(line, file=sys.stderr))
     rows = [
         {"detector": r.detector, "head_type": r.head_type, "model": r.model, "kind": r.model_kind,
-         "precision": _fraction(r.metrics.precision), "recall": _fraction(r.metrics.recall),
-         "auroc": _fraction(r.metrics.auroc),
+         "precision": r.metrics.precision, "recall": r.metrics.recall, "auroc": r.metrics.auroc,
          "true heads (rank)": ", ".join(f"{c} ({k})" for c, k in r.metrics.true_head_ranks.items()) or "-",
          "labelled": ", ".join(r.metrics.labelled) or "-", "note": r.note}
         for r in sorted(report.rows, key=lambda r: (r.detector, r.head_type, r.model))
@@ -529,6 +528,8 @@ def cmd_validate_detectors(args: argparse.Namespace) -> int:
     if args.json:
         print(to_json({"validation_run": report.run_id, "subset": subset, "rows": rows, "stability": report.stability}))
         return 0
+    for row in rows:  # two decimals in the table; JSON keeps the numbers
+        row.update({k: _fraction(row[k]) for k in ("precision", "recall", "auroc")})
     print(format_table(rows, ["detector", "head_type", "model", "kind", "precision", "recall", "auroc",
                               "true heads (rank)", "labelled", "note"]))
     for model, s in report.stability.items():

@@ -111,3 +111,31 @@ def contexts(zoo_dir):  # type: ignore[no-untyped-def]
         return cache[name]  # type: ignore[return-value]
 
     return get
+
+
+# -- the main job ------------------------------------------------------------------------------
+
+
+class MainJobRun:
+    """One run of the README's main job on the zoo's fast subset: its database, output and site."""
+
+    def __init__(self, url: str, output: str, site: Path) -> None:
+        self.url, self.output, self.site = url, output, site
+
+
+@pytest.fixture(scope="session")
+def main_job_run(tmp_path_factory: pytest.TempPathFactory) -> MainJobRun:
+    """`headdb main --fast` once per session (validation, bundled circuits, stories260K, site);
+    the main-job, validation and circuit-site tests read what it stored."""
+    import contextlib
+    import io
+
+    from headdb.cli import main
+
+    root = tmp_path_factory.mktemp("main-job")
+    url = f"sqlite:///{root / 'main.sqlite'}"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["--url", url, "main", str(PAPERS), "--fast", "--site-dir", str(root / "site")])
+    assert code == 0, out.getvalue()[-3000:]
+    return MainJobRun(url, out.getvalue(), root / "site")

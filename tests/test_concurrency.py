@@ -71,6 +71,7 @@ def _grown_catalog(papers: Path, n_new: int = 150) -> int:
     for i in range(n_new):
         new = dict(data, title=f"Concurrent Paper {i}", links=[f"https://example.org/{i}"])
         new.pop("arxiv", None)
+        new["missing"] = {**(data.get("missing") or {}), "arxiv": "a synthetic entry of this test"}
         (papers / f"2099-concurrent-{i:03d}.yaml").write_text(yaml.safe_dump(new))
     return n_new
 

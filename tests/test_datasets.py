@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from headdb.detectors.datasets.factual import factual_prompts, triples
+from headdb.detectors.datasets.factual import factual_prompts
 from headdb.detectors.datasets.ioi import ioi_prompts
 from headdb.detectors.datasets.ordinal import ordinal_tokens
 from headdb.detectors.datasets.repeated import repeated_random_tokens
@@ -13,7 +13,7 @@ from headdb.detectors.datasets.tokens import TokenizerView
 from conftest import shared_path
 
 
-def _view(contexts, name: str = "planted") -> TokenizerView:  # type: ignore[no-untyped-def]
+def _view(contexts, name: str = "zoo-planted") -> TokenizerView:  # type: ignore[no-untyped-def]
     return contexts(name).view
 
 
@@ -62,12 +62,16 @@ def test_ordinal_pairs_are_successors(contexts) -> None:  # type: ignore[no-unty
 def test_factual_prompts_mark_spans(contexts) -> None:  # type: ignore[no-untyped-def]
     view = _view(contexts)
     data = factual_prompts(view)
-    assert len(data) == len(triples()) == 200
+    relations = view.probes.relations
+    assert sum(data.meta["prompts_per_relation"].values()) == len(data)
     tok = view.tokenizer
-    first = tok.convert_ids_to_tokens(data.tokens[0][data.index["subject_mask"][0]].tolist())
-    relation = tok.convert_ids_to_tokens(data.tokens[0][data.index["relation_mask"][0]].tolist())
-    assert first == ["France"] and relation == ["capital", "city"]
-    assert tok.convert_ids_to_tokens(int(data.index["object_token"][0])) == "Paris"
+    for row in (0, len(data) - 1):
+        relation = relations[data.meta["relations"][int(data.index["relation"][row])]]
+        subject = tok.decode(data.tokens[row][data.index["subject_mask"][row]].tolist()).strip()
+        span = tok.decode(data.tokens[row][data.index["relation_mask"][row]].tolist()).strip()
+        objects = dict(relation.facts)
+        assert subject in objects and span == relation.relation_span
+        assert int(data.index["object_token"][row]) == view.first_token(objects[subject])
 
 
 def test_real_tokenizers_single_tokens() -> None:

@@ -11,15 +11,16 @@ import pytest
 from headdb import HeadDB
 from headdb.cli import main
 
+from conftest import MainJobRun
+
 pytestmark = pytest.mark.slow
 BASELINE = Path(__file__).parent / "data" / "validation_baseline.json"
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    url = f"sqlite:///{tmp_path_factory.mktemp('validation') / 'v.sqlite'}"
-    assert main(["--url", url, "validate-detectors", "--fast", "--json"]) == 0
-    return HeadDB(url).validation()
+def report(main_job_run: MainJobRun):  # type: ignore[no-untyped-def]
+    """The fast-subset report the main job stored."""
+    return HeadDB(main_job_run.url).validation()
 
 
 def test_report_is_stored_with_provenance(report) -> None:  # type: ignore[no-untyped-def]
@@ -54,3 +55,16 @@ def test_no_detector_regresses_against_the_baseline(report) -> None:  # type: ig
             if expected[metric] is not None and (getattr(row, metric) or 0.0) < expected[metric] - 1e-9:
                 worse.append(f"{key} {metric}: {getattr(row, metric)} < {expected[metric]}")
     assert worse == []
+
+
+def test_cli_validates_chosen_models_and_detectors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'v.sqlite'}"
+    args = ["--url", url, "validate-detectors", "--models", "zoo-planted", "--detectors", "previous-token,induction",
+            "--no-stability", "--json"]
+    assert main(args) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["subset"] == "custom"
+    assert {(r["model"], r["head_type"]) for r in printed["rows"]} == {
+        ("zoo-planted", "previous-token"), ("zoo-planted", "induction")}
+    assert all(r["precision"] == r["recall"] == 1.0 for r in printed["rows"]), printed["rows"]
+    assert HeadDB(url).validation().run_id == printed["validation_run"]

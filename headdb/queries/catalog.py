@@ -73,8 +73,12 @@ def papers(
             Paper.published_date <= dt.date(year, 12, 31),
         )
     # autoescape: %, _ and the escape character match themselves, not "anything".
+    # The venue filter matches the peer-reviewed venue or where the paper appeared ("arXiv").
     if venue is not None:
-        query = query.where(Paper.venue.icontains(check_query_text(venue, "venue"), autoescape=True))
+        check_query_text(venue, "venue")
+        query = query.where(
+            or_(Paper.venue.icontains(venue, autoescape=True), Paper.published_in.icontains(venue, autoescape=True))
+        )
     if text is not None:
         check_query_text(text)
         query = query.where(
