@@ -39,11 +39,13 @@ def test_planted_ioi_path_is_recovered_at_the_smallest_faithful_size(planted_ioi
     assert all(f < 0.8 for f in smaller)  # no smaller circuit was faithful
 
 
-def test_eap_and_eap_ig_agree_on_the_planted_path(planted_ioi) -> None:  # type: ignore[no-untyped-def]
+def test_eap_also_recovers_the_planted_path(planted_ioi) -> None:  # type: ignore[no-untyped-def]
     ctx, ig = planted_ioi
     eap = discover(ctx, ig.task, CircuitConfig(method="eap"))
-    top = lambda r: {(s, rv) for s, rv, _, _ in sorted(r.edges(), key=lambda e: -abs(e[2]))[:4]}  # noqa: E731
-    assert top(eap) == top(ig)
+    edges = {(s, r) for s, r, _, inside in eap.edges() if inside}
+    for edge in [("a0.h1", "a1.h2<v>"), ("a1.h2", "a2.h0<q>"), ("a2.h0", "logits")]:
+        assert edge in edges, edge
+    assert eap.faithfulness >= 0.8
     assert torch.equal(ig.graph.mask(), eap.graph.mask())
 
 
@@ -79,7 +81,7 @@ def test_circuit_command_stores_and_queries(catalog_db: HeadDB, zoo_dir, capsys:
     assert circuit.task == "ioi" and set(circuit.heads) == PLANTED_IOI and circuit.faithfulness >= 0.8
     assert len(circuit.edges) == circuit.n_edges_total == 262
     graph = circuit.graph(as_networkx=True)
-    assert graph.has_edge("a1.h2", "a2.h0") and graph["a1.h2"]["a2.h0"]["receivers"] == ["a1.h2<q>"]
+    assert graph.has_edge("a1.h2", "a2.h0") and graph["a1.h2"]["a2.h0"]["receivers"] == ["a2.h0<q>"]
     assert set(circuit.graph()["nodes"]) >= {"input", "logits", "a0.h1"}
     assert main(["--url", catalog_db.url, "circuit", path, "--name", "zoo-planted", "--task", "greater-than"]) == 1
     assert "cannot be built" in capsys.readouterr().err

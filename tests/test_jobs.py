@@ -119,7 +119,9 @@ def _fixture_catalog(tmp_path: Path) -> tuple[Path, Path]:
     entry = {
         "title": "A Test Paper About The Planted Model",
         "date": "2025-01-01",
-        "published": "headdb test fixture",
+        "published_in": "headdb test fixture",
+        "authors": ["A. Tester"],
+        "missing": {"arxiv": "a test fixture, never on arXiv"},
         "heads": ["Induction Head", "Previous Token Head", "Successor Head"],
         "links": ["https://example.org/planted"],
         "summary": {"innovation": "x", "tasks": "y", "significant_result": "z"},
@@ -198,7 +200,7 @@ def test_scores_carry_intervals_p_values_and_label_evidence(catalog_db: HeadDB, 
         scored = s.scalars(select(Score)).all()
         labels = s.scalars(select(HeadLabel)).all()
     assert all(r.ci_low is not None and r.ci_low <= r.score + 1e-6 <= r.ci_high + 2e-6 for r in scored)
-    assert all(r.p_value is not None and 0 < r.q_value <= 1 for r in scored)
+    assert all(r.p_value is not None and 0 <= r.q_value <= 1 for r in scored)  # 0: the t-test's p underflowed
     for label in labels:
         checks = {e["check"]: e for e in label.evidence}
         assert checks and all(e["holds"] for e in checks.values())

@@ -47,6 +47,7 @@ def zoo_trained() -> Path:
 
 @pytest.fixture(scope="module")
 def site_url(tmp_path_factory: pytest.TempPathFactory, test_models, zoo_trained: Path) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    from headdb.circuits.store import run_circuit
     from headdb.jobs.loading import load_model
     from headdb.jobs.runner import run_detectors
 
@@ -55,7 +56,9 @@ def site_url(tmp_path_factory: pytest.TempPathFactory, test_models, zoo_trained:
     db = HeadDB(f"sqlite:///{root / 'b.sqlite'}")
     db.upgrade()
     db.ingest(PAPERS)
-    run_detectors(db, load_model(str(test_models["planted"]), name="headdb-planted"), ["previous-token", "induction", "successor"])
+    planted = load_model(str(test_models["planted"]), name="headdb-planted")
+    run_detectors(db, planted, ["previous-token", "induction", "successor"])
+    run_circuit(db, planted, "ioi")
     for revision in TRAINING_STEPS:  # the zoo's trained model at four of its checkpoints
         run_detectors(db, load_model(str(zoo_trained), name=TRAINED, revision=revision), ["previous-token", "induction"])
     site = build_site(db, root / "site", staging=root / "src")
@@ -222,4 +225,22 @@ def test_training_page_shows_the_induction_phase_change(browser, site_url: str) 
     browser.find_element(By.LINK_TEXT, TRAINED).click()  # back to the model page, revisions listed
     _wait(browser, lambda d: _h1(d) == TRAINED)
     assert "Revisions (4)" in browser.page_source
+    assert _errors(browser) == []
+
+
+def test_circuit_page_draws_the_planted_ioi_circuit(browser, site_url: str) -> None:  # type: ignore[no-untyped-def]
+    from selenium.webdriver.common.by import By
+
+    browser.get(site_url)
+    browser.find_element(By.LINK_TEXT, "Circuits").click()
+    _wait(browser, lambda d: _h1(d) == "Circuits")
+    browser.find_element(By.PARTIAL_LINK_TEXT, "headdb-planted").click()
+    _wait(browser, lambda d: _h1(d) == "headdb-planted: ioi circuit")
+    images = browser.find_elements(By.CSS_SELECTOR, "article img")
+    assert len(images) == 2  # the graph and the faithfulness curve
+    assert all(browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", img) for img in images)
+    browser.save_screenshot(str(ARTIFACTS / "08-circuit.png"))
+    browser.find_element(By.XPATH, "//article//a[normalize-space()='headdb-planted']").click()  # to the model page
+    _wait(browser, lambda d: _h1(d) == "headdb-planted")
+    assert browser.find_element(By.XPATH, "//article//h2[normalize-space()='Circuits']")
     assert _errors(browser) == []

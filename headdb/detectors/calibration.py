@@ -87,13 +87,15 @@ def effect_result(
 ) -> HeadTypeScores:
     """``effects`` are per-prompt effects [n, layers, heads] as fractions of the clean metric
     (positive: the head supports the behaviour). ``direction`` -1 labels heads that work against
-    it (negative name movers): their score is the negated effect. Untested heads score 0, p = 1.
+    it (negative name movers): their score is the negated effect. Untested heads score 0, p = 1,
+    with an interval of width 0.
     ``checks`` default to ``effect_checks(calibration, floor, floor_source, direction)``."""
     signed = effects * direction
     mean, _, p = stats.one_sample_t_pvalues(signed, "greater")
     p = torch.where(tested, p, torch.ones_like(p))
     mean = torch.where(tested, mean, torch.zeros_like(mean))
     low, high = stats.bootstrap_mean_ci(signed, calibration.n_boot, seed=calibration.seed)
+    low, high = torch.where(tested, low, mean), torch.where(tested, high, mean)  # untested: no interval
     q = stats.adjust(p, "holm", tested)
     components = {"effect": mean, "effect_ci_low": low, "effect_ci_high": high, "p_value": p, "q_value": q,
                   **(extra or {})}

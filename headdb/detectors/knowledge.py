@@ -105,7 +105,7 @@ class FactualDetector(Detector):
         score_low, score_high = stats.bootstrap_mean_ci(attention * hit, cal.n_boot, seed=cal.seed)
         p = stats.pooled_null_pvalues(hit.mean(0), stats.bootstrap_null_means(null, cal.n_null_boot, cal.seed + 1))
         return {
-            "score": attention.mean(0) * hit.mean(0),
+            "score": (attention * hit).mean(0),  # the statistic the interval is of
             "score_ci_low": score_low, "score_ci_high": score_high,
             "attention": attention.mean(0), "attention_ci_low": att_low,
             "attention_without_bos": without_bos(attention, spans[..., 2]).mean(0),

@@ -26,7 +26,7 @@ import yaml
 from headdb.api import HeadDB
 from headdb.errors import HeadDBError
 from headdb.results import LabelInfo, ModelInfo, RunInfo
-from headdb.site import catalog_pages, render
+from headdb.site import catalog_pages, evidence, render
 from headdb.site import training as training_svg
 from headdb.site.catalog_pages import write_model_heatmaps
 from headdb.site.escape import model_slug
@@ -197,6 +197,9 @@ def write_pages(db: HeadDB, docs: Path) -> int:
         {m.name: claim_counts.get(model_name_key(m.name), 0) for m in display},
         {m.name: len(groups[model_name_key(m.name)]) for m in display},
     ))
+    circuits_by_identity: dict[tuple[str, str], list] = defaultdict(list)
+    for c in db.circuits(with_edges=False):
+        circuits_by_identity[(model_name_key(c.model), c.revision or "")].append(c)
     for key, m in shown.items():
         slug = model_slug(m.name)
         identity = (key, m.revision or "")
@@ -226,7 +229,8 @@ def write_pages(db: HeadDB, docs: Path) -> int:
         write_model_heatmaps(write, m, published_by_key[key], type_names)
         write(f"models/{slug}.md", render.model_page(m, heatmaps, runs_by_identity[identity], type_names,
                                                      revisions, training_link, key in in_agreement)
-              + catalog_pages.model_section(m, published_by_key[key], type_names))
+              + catalog_pages.model_section(m, published_by_key[key], type_names)
+              + evidence.model_circuits_section(circuits_by_identity[identity]))
 
     per_model_published = {m.name: list(db.agreement(m.name, basis="published"))
                            for key, m in published_rev.items() if m is not None and published_by_key[key]}
@@ -245,7 +249,6 @@ def write_pages(db: HeadDB, docs: Path) -> int:
 
 def write_evidence_pages(db: HeadDB, write: Callable[[str, str], None], type_names: dict[str, str]) -> None:
     """The detector validation report and one page (with graph and curve) per circuit."""
-    from headdb.site import evidence
     from headdb.zoo import ZOO
 
     write("validation.md", evidence.validation_page(db.validation(), type_names, {n: s.description for n, s in ZOO.items()}))

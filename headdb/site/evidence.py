@@ -92,8 +92,21 @@ def validation_page(report: ValidationInfo | None, type_names: Mapping[str, str]
 
 
 def circuit_slug(c: CircuitInfo) -> str:
-    revision = f"-{c.revision}" if c.revision else ""
-    return f"{slugify(c.model + revision)}-{c.id}"
+    return circuit_slug_of(c.model, c.revision or "", c.id)
+
+
+def circuit_slug_of(model: str, revision: str, circuit_id: int) -> str:
+    """The page slug of circuit ``circuit_id`` of ``model`` at ``revision``."""
+    return f"{slugify(model + (f'-{revision}' if revision else ''))}-{circuit_id}"
+
+
+def model_circuits_section(circuits: Sequence[CircuitInfo]) -> str:
+    """The "Circuits" section of a model page: each circuit found on it, linked (empty if none)."""
+    if not circuits:
+        return ""
+    rows = [(f"[{md_text(c.task)}](../circuits/{circuit_slug(c)}.md)", md_text(c.method), f"{c.n_edges}/{c.n_edges_total}",
+             _fraction(c.faithfulness), md_text(", ".join(c.heads)) or "–") for c in circuits]
+    return "\n## Circuits\n\n" + _table(("task", "method", "edges", "faithfulness", "heads"), rows) + "\n"
 
 
 def _paper(task: str) -> str | None:

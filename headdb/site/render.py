@@ -361,7 +361,10 @@ def _why(label: LabelInfo) -> str:
         source = "convention" if e["source"] == "headdb convention" else e["source"]
         parts.append(f"{md_text(e['check'])}: {e['value']:.3g} {html_text(e['op'])} {e['threshold']:g} ({md_text(source)})")
     if label.circuit_id is not None:
-        parts.append(f"[circuit {label.circuit_id}](../circuits/index.md)")
+        from headdb.site.evidence import circuit_slug_of
+
+        slug = circuit_slug_of(label.model, label.revision, label.circuit_id)
+        parts.append(f"found in [circuit {label.circuit_id}](../circuits/{slug}.md)")
     return "; ".join(parts) or "–"
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from headdb.db.models import ValidationResult, ValidationRun
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +48,12 @@ class ValidationInfo:
     library_versions: dict[str, str]
     stability: dict[str, Any]
     rows: tuple[ValidationRow, ...]
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per (model, detector, head type)."""
+        import pandas as pd
+
+        return pd.DataFrame([dataclasses.asdict(r) for r in self.rows])
 
 
 def latest_validation(session: Session, subset: str | None = None) -> ValidationInfo | None:
