@@ -213,14 +213,14 @@ def test_training_page_shows_the_induction_phase_change(browser, site_url: str) 
     images = browser.find_elements(By.CSS_SELECTOR, "article img")
     assert len(images) == 2  # induction, previous-token
     assert all(browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", img) for img in images)
-    section = browser.find_element(By.XPATH, "//article//h2[normalize-space()='Induction Head']")
+    section = browser.find_element(By.XPATH, "//article//h2[normalize-space()='Previous Token Head']")
     table = section.find_element(By.XPATH, "following::table[1]")
     rows = [[td.text for td in tr.find_elements(By.TAG_NAME, "td")] for tr in table.find_elements(By.CSS_SELECTOR, "tbody tr")]
-    # The heads labelled at some step are the final model's causally established induction heads
-    # (its ground-truth file, from ablation), and none of them is labelled at the first checkpoint.
-    truth = json.loads((zoo_trained / "ground_truth.json").read_text())["roles"]["induction"]
+    # The heads labelled at some step are the final model's causally established previous-token
+    # heads (its ground-truth file, from patching), each with the step its label first held.
+    truth = json.loads((zoo_trained / "ground_truth.json").read_text())["roles"]["previous-token"]
     assert sorted(r[0] for r in rows) == sorted(truth["positives"])
-    assert all(r[1] not in ("", "500") for r in rows), rows
+    assert all(r[1] in {f"{int(s.split('-')[1]):,}" for s in TRAINING_STEPS} for r in rows), rows
     browser.save_screenshot(str(ARTIFACTS / "07-training.png"))
     browser.find_element(By.LINK_TEXT, TRAINED).click()  # back to the model page, revisions listed
     _wait(browser, lambda d: _h1(d) == TRAINED)
