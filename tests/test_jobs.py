@@ -121,7 +121,7 @@ def _fixture_catalog(tmp_path: Path) -> tuple[Path, Path]:
         "date": "2025-01-01",
         "published_in": "headdb test fixture",
         "authors": ["A. Tester"],
-        "missing": {"arxiv": "a test fixture, never on arXiv"},
+        "missing": {"arxiv": "a test fixture, never on arXiv", "venue": "a test fixture, never reviewed"},
         "heads": ["Induction Head", "Previous Token Head", "Successor Head"],
         "links": ["https://example.org/planted"],
         "summary": {"innovation": "x", "tasks": "y", "significant_result": "z"},

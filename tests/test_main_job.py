@@ -17,7 +17,7 @@ def test_main_job_stores_catalog_validation_circuits_and_site(main_job_run: Main
     assert len(db.papers()) >= 80 and db.published()
     report = db.validation()
     assert report is not None and report.subset == "fast" and report.rows
-    assert f"validation run {report.run_id}:" in out
+    assert f"validation run {report.id}:" in out
     circuits = db.circuits("zoo-planted", task="ioi", with_edges=False)
     assert circuits and circuits[0].n_edges > 0 and f"zoo-planted: ioi circuit {circuits[0].id}" in out
     site = main_job_run.site

@@ -202,7 +202,7 @@ def test_published_heatmap_of_a_real_model(browser, catalog_site_url: str) -> No
     browser.save_screenshot(str(ARTIFACTS / "07-published-heatmap.png"))
 
 
-def test_training_page_shows_the_induction_phase_change(browser, site_url: str) -> None:  # type: ignore[no-untyped-def]
+def test_training_page_shows_when_heads_form(browser, site_url: str) -> None:  # type: ignore[no-untyped-def]
     from selenium.webdriver.common.by import By
 
     browser.get(site_url)

@@ -38,7 +38,7 @@ def test_no_detector_labels_a_random_control(report) -> None:  # type: ignore[no
 def test_planted_heads_are_found_exactly(report) -> None:  # type: ignore[no-untyped-def]
     """The calibrated detectors find every planted head and nothing else. (The circuit detectors'
     role definitions differ from the planted construction in two places; the baseline tracks them
-    and docs/validation.md explains both.)"""
+    and the README's "Ground truth and validation" explains both.)"""
     planted = [r for r in report.rows if r.model_kind == "planted" and r.n_positive and not r.detector.startswith("circuit-")]
     assert len(planted) >= 18
     assert all(r.precision == 1.0 and r.recall == 1.0 for r in planted), [
@@ -70,4 +70,4 @@ def test_cli_validates_chosen_models_and_detectors(tmp_path: Path, capsys: pytes
     assert {(r["model"], r["head_type"]) for r in printed["rows"]} == {
         ("zoo-planted", "previous-token"), ("zoo-planted", "induction")}
     assert all(r["precision"] == r["recall"] == 1.0 for r in printed["rows"]), printed["rows"]
-    assert HeadDB(url).validation().run_id == printed["validation_run"]
+    assert HeadDB(url).validation().id == printed["validation_run"]

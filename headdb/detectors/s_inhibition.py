@@ -219,6 +219,9 @@ class SInhibitionDetector(Detector):
         result = effect_result("s-inhibition", exact, candidates, c.effect_floor, CONVENTION, c.calibration,
                                extra=extra, checks=self.checks(c)["s-inhibition"],
                                allowed=confirmed & torch.tensor(labelled))
-        # Unconfirmed candidates keep their scan estimate as score (for ranking only).
+        # Unconfirmed candidates keep their scan estimate as score (for ranking only), with no interval.
         result.scores = torch.where(confirmed, result.scores, estimate.mean(0))
+        if result.ci_low is not None and result.ci_high is not None:
+            result.ci_low = torch.where(confirmed, result.ci_low, result.scores)
+            result.ci_high = torch.where(confirmed, result.ci_high, result.scores)
         return [result]

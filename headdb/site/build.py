@@ -236,7 +236,9 @@ def write_pages(db: HeadDB, docs: Path) -> int:
                            for key, m in published_rev.items() if m is not None and published_by_key[key]}
     write("agreement/index.md", render.agreement_page(per_model, scored_names, type_names)
           + catalog_pages.published_agreement_section(per_model_published, type_names))
-    write("detectors.md", render.detectors_page([REGISTRY[n].metadata for n in sorted(REGISTRY)], type_names))
+    report = db.validation()
+    validated = {r.detector for r in report.rows} if report is not None else set()
+    write("detectors.md", render.detectors_page([REGISTRY[n].metadata for n in sorted(REGISTRY)], type_names, validated))
     write("published/index.md", catalog_pages.published_index(published, type_names))
     labels_by_name: dict[str, list[LabelInfo]] = defaultdict(list)
     for ls in labels_of.values():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from headdb.agreement import AGREE, MISSED, NOT_SCORED, UNCLAIMED, AgreementRow
@@ -413,7 +413,9 @@ def agreement_page(per_model: Mapping[str, Sequence[AgreementRow]], scored_model
 # -- detectors --------------------------------------------------------------------------------------
 
 
-def detectors_page(metadata: Sequence[object], type_names: Mapping[str, str]) -> str:
+def detectors_page(metadata: Sequence[object], type_names: Mapping[str, str], validated: Collection[str] = ()) -> str:
+    """Every detector's metadata; ``validated``: the detectors the newest validation report has
+    a section for (the others link to the page, not to a section it lacks)."""
     out = [_front_matter("Detectors"), "# How the detectors work\n\n"
            "Each detector scores every head of a model with a published method. A label is a "
            "conjunction of checks, each with its threshold and where the threshold comes from: a paper "
@@ -431,7 +433,8 @@ def detectors_page(metadata: Sequence[object], type_names: Mapping[str, str]) ->
         if m.changes:  # type: ignore[attr-defined]
             out.append(f"**Changes:** {md_text(m.changes)}  \n")  # type: ignore[attr-defined]
         out.append(f"**Paper:** [{md_text(m.paper)}](papers/{m.paper}.md) · "  # type: ignore[attr-defined]
-                   f"[validation results](validation.md#{m.name})\n\n")  # type: ignore[attr-defined]
+                   + (f"[validation results](validation.md#{m.name})\n\n" if m.name in validated  # type: ignore[attr-defined]
+                      else "not in the newest [validation](validation.md) report\n\n"))
         for slug, rule in m.label_rules.items():  # type: ignore[attr-defined]
             out.append(f"- {type_link(slug, type_names, 'taxonomy/')}: labelled when {md_text(rule)}\n")
         out.append("\n")
