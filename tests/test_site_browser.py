@@ -121,7 +121,7 @@ def test_navigation_home_to_head_type_paper_and_model(browser, site_url: str) ->
 
     browser.find_element(By.PARTIAL_LINK_TEXT, "Successor Heads: Recurring").click()
     _wait(browser, lambda d: _h1(d).startswith("Successor Heads: Recurring"))
-    assert "Significant Result:" in browser.page_source and "@inproceedings{gould2024successor" in browser.page_source
+    assert "Significant Result:" in browser.page_source and "@inproceedings{gould2023successor" in browser.page_source
     browser.save_screenshot(str(ARTIFACTS / "03-paper.png"))
 
     browser.find_element(By.LINK_TEXT, "Models").click()
@@ -202,7 +202,7 @@ def test_published_heatmap_of_a_real_model(browser, catalog_site_url: str) -> No
     browser.save_screenshot(str(ARTIFACTS / "07-published-heatmap.png"))
 
 
-def test_training_page_shows_when_heads_form(browser, site_url: str) -> None:  # type: ignore[no-untyped-def]
+def test_training_page_shows_when_heads_form(browser, site_url: str, zoo_trained: Path) -> None:  # type: ignore[no-untyped-def]
     from selenium.webdriver.common.by import By
 
     browser.get(site_url)
