@@ -95,3 +95,16 @@ def test_circuit_detectors_label_and_link_their_circuit(catalog_db: HeadDB, zoo_
     (circuit,) = catalog_db.circuits("zoo-planted")
     assert {l.circuit_id for l in labels} == {circuit.id}
     assert all(l.evidence for l in labels)
+
+
+@pytest.mark.parametrize("model", ["zoo-planted", "zoo-control-llama"])
+def test_metric_at_the_answer_position_equals_the_full_pass(contexts, model: str) -> None:  # type: ignore[no-untyped-def]
+    from headdb.circuits.attribution import metric_at_answer
+
+    ctx = contexts(model)
+    task = build_task(ctx.view, "ioi", 8, 0)
+    rows = slice(0, len(task))
+    full = task.metric(ctx.logits(task.clean), rows)
+    with torch.inference_mode():
+        fast = metric_at_answer(ctx, task.clean, task, rows, [])
+    assert torch.allclose(full, fast.cpu(), atol=1e-4), (full, fast)

@@ -132,10 +132,35 @@ def _receiver_grads(ctx: ModelContext, tokens: torch.Tensor, task: CircuitTask, 
     hooks: list[Hook] = [("blocks.0.hook_resid_pre", root)]
     hooks += [(name, capture(idx, kind)) for name, idx, kind in _receiver_points(ctx, graph)]
     with torch.enable_grad():
-        logits = _run(ctx, tokens, hooks)
-        task.metric(logits.float(), rows).sum().backward()
+        metric_at_answer(ctx, tokens, task, rows, hooks).sum().backward()
     like = next(iter(grads.values()))
     return torch.stack([grads.get(r, torch.zeros_like(like)) for r in range(len(graph.receivers))])
+
+
+class _Stop(Exception):
+    """Raised at the final norm's input: the rest of the pass is done by ``metric_at_answer``."""
+
+
+def metric_at_answer(ctx: ModelContext, tokens: torch.Tensor, task: CircuitTask, rows: slice,
+                     hooks: list[Hook]) -> torch.Tensor:
+    """The task metric per row, with the final norm and unembedding applied at each row's answer
+    position only: the metric reads no other position, and the unembedding at every position is
+    about a third of a GPT-2-small pass. Gradients flow to the hooked activations."""
+    store: dict[str, torch.Tensor] = {}
+
+    def grab(x: torch.Tensor, hook: Any) -> torch.Tensor:
+        store["resid"] = x
+        raise _Stop
+
+    try:
+        # After any receiver hook on the same point (hooks chain), so gradients reach it.
+        _run(ctx, tokens, [*hooks, ("ln_final.hook_in", grab)])
+    except _Stop:
+        pass
+    resid = store["resid"]
+    end = task.end[rows].to(resid.device)
+    final = ctx.final_norm(resid[torch.arange(resid.shape[0], device=resid.device), end]).float()
+    return task.metric_at_end(final @ ctx.W_U + ctx.b_U, rows)
 
 
 ABLATIONS = ("corrupted", "mean")

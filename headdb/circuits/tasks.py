@@ -53,8 +53,11 @@ class CircuitTask:
     def metric(self, logits: torch.Tensor, rows: slice) -> torch.Tensor:
         """The task metric of each row of ``logits`` [b, t, vocab] (rows ``rows`` of the task)."""
         end = self.end[rows].to(logits.device)
-        last = logits[torch.arange(logits.shape[0], device=logits.device), end]  # [b, vocab]
-        good, bad = self.good[rows].to(logits.device), self.bad[rows].to(logits.device)
+        return self.metric_at_end(logits[torch.arange(logits.shape[0], device=logits.device), end], rows)
+
+    def metric_at_end(self, last: torch.Tensor, rows: slice) -> torch.Tensor:
+        """The task metric from the logits at each row's answer position, ``last`` [b, vocab]."""
+        good, bad = self.good[rows].to(last.device), self.bad[rows].to(last.device)
         if self.metric_name == "probability difference":
             probs = last.softmax(-1)
             return _masked_sum(probs, good) - _masked_sum(probs, bad)

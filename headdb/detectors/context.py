@@ -217,6 +217,10 @@ class ModelContext:
     def W_O(self) -> torch.Tensor:
         return self.bridge.W_O.detach().float()
 
+    def final_norm(self, x: torch.Tensor) -> torch.Tensor:
+        """The model's final norm applied to residual vectors [..., d_model] (differentiable)."""
+        return self._norm_module(None)(x)
+
     def _norm_module(self, layer: int | None, which: str = "ln1") -> torch.nn.Module:
         component = self.bridge.ln_final if layer is None else getattr(self.bridge.blocks[layer], which)
         return getattr(component, "_original_component", component)
