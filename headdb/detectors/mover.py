@@ -19,9 +19,9 @@ class MoverDetector(FactualDetector):
         method="Per relation, on factual prompts the model knows: attention mass from the last token "
         "on the subject span (raw, and with BOS left out), and whether the head's output at the last "
         "token, read through the unembedding, has the object or a subject token in its top 10 "
-        "(Hit@10, the read-out Knowledge Circuits uses). Score = the mean over prompts of subject attention times the hit (0 or 1), for "
-        "the head's best relation. This reads attention and logit lens only; the circuit-mover "
-        "detector defines mover heads inside a discovered circuit.",
+        "(Hit@10, the read-out Knowledge Circuits uses). Score = the mean over prompts of subject "
+        "attention times the hit (0 or 1), for the head's best relation. This reads attention and "
+        "logit lens only; the circuit-mover detector defines mover heads inside a discovered circuit.",
         data=DATA,
         null="the hit rate for the object and subject of another prompt of the same relation "
         "(bootstrap means pooled over heads give an empirical p-value)",

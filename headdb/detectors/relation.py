@@ -19,8 +19,9 @@ class RelationDetector(FactualDetector):
         method="Per relation, on factual prompts the model knows: attention mass from the last token "
         "on the relation span ('official language'), raw and with BOS left out, and whether the head's "
         "output at the last token, read through the unembedding, has one of the relation's words "
-        "(language, languages, speak, ...) in its top 10. Score = the mean over prompts of relation attention times the hit (0 or 1), for "
-        "the head's best relation, so a head specific to one relation can be labelled.",
+        "(language, languages, speak, ...) in its top 10. Score = the mean over prompts of relation "
+        "attention times the hit (0 or 1), for the head's best relation, so a head specific to one "
+        "relation can be labelled.",
         data=DATA,
         null="the hit rate for the words of another relation (bootstrap means pooled over heads "
         "give an empirical p-value)",
