@@ -38,9 +38,9 @@ def test_real_models_have_published_heatmaps_with_sources(site) -> None:  # type
         datasets = db.published(model=model.name)
         if not datasets:
             continue
-        page = (out / "models" / catalog_pages.slugify(model.name) / "index.html").read_text()
+        page = (out / "models" / catalog_pages.model_slug(model.name) / "index.html").read_text()
         for d in datasets:
-            svg = out / "models" / catalog_pages.slugify(model.name) / catalog_pages.image_name(d)
+            svg = out / "models" / catalog_pages.model_slug(model.name) / catalog_pages.image_name(d)
             assert svg.is_file() and svg.read_text().startswith("<svg")
             assert d.path.split("/")[-1] in page and d.commit[:10] in page
         assert "not computed by headdb" in page
