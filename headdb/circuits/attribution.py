@@ -97,55 +97,13 @@ def _run(ctx: ModelContext, tokens: torch.Tensor, hooks: list[Hook]) -> torch.Te
     return ctx.bridge.run_with_hooks(tokens.to(ctx.device), fwd_hooks=hooks, return_type="logits")
 
 
-def _sender_outputs(ctx: ModelContext, tokens: torch.Tensor, graph: Graph) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every sender's output [senders, b, t, d] and the logits of a plain pass."""
-    store: dict[int, torch.Tensor] = {}
-    with torch.inference_mode():
-        logits = _run(ctx, tokens, _sender_hooks(ctx, store, graph))
-    return _stack(store, len(graph.senders)), logits.float()
-
-
-def _receiver_grads(ctx: ModelContext, tokens: torch.Tensor, task: CircuitTask, rows: slice, graph: Graph,
-                    embeddings: torch.Tensor) -> torch.Tensor:
-    """Gradient of the summed metric at every receiver input [receivers, b, t, d], on ``tokens``
-    with the block-0 input replaced by ``embeddings``."""
-    grads: dict[int, torch.Tensor] = {}
-
-    def root(x: torch.Tensor, hook: Any) -> torch.Tensor:
-        return embeddings.detach().to(x).requires_grad_(True)
-
-    def capture(indices: list[int], kind: str):  # type: ignore[no-untyped-def]
-        def hook(x: torch.Tensor, hook: Any) -> torch.Tensor:
-            def keep(g: torch.Tensor) -> None:
-                if kind == "heads":
-                    for j, r in enumerate(indices):
-                        grads[r] = g[:, :, j].detach().float()
-                else:
-                    grads[indices[0]] = g.detach().float()
-            # A copy, so the gradient caught is the one through this receiver only (an MLP's
-            # input point is the residual stream itself, which also flows on past the MLP).
-            y = x.clone()
-            y.register_hook(keep)
-            return y
-        return hook
-
-    hooks: list[Hook] = [("blocks.0.hook_resid_pre", root)]
-    hooks += [(name, capture(idx, kind)) for name, idx, kind in _receiver_points(ctx, graph)]
-    with torch.enable_grad():
-        metric_at_answer(ctx, tokens, task, rows, hooks).sum().backward()
-    like = next(iter(grads.values()))
-    return torch.stack([grads.get(r, torch.zeros_like(like)) for r in range(len(graph.receivers))])
-
-
 class _Stop(Exception):
-    """Raised at the final norm's input: the rest of the pass is done by ``metric_at_answer``."""
+    """Raised at the final norm's input: nothing after it is needed."""
 
 
-def metric_at_answer(ctx: ModelContext, tokens: torch.Tensor, task: CircuitTask, rows: slice,
-                     hooks: list[Hook]) -> torch.Tensor:
-    """The task metric per row, with the final norm and unembedding applied at each row's answer
-    position only: the metric reads no other position, and the unembedding at every position is
-    about a third of a GPT-2-small pass. Gradients flow to the hooked activations."""
+def _run_to_final_norm(ctx: ModelContext, tokens: torch.Tensor, hooks: list[Hook]) -> torch.Tensor:
+    """The residual stream at the final norm's input [b, t, d] after running ``hooks``; the final
+    norm and the unembedding (about a third of a GPT-2-small pass) are skipped."""
     store: dict[str, torch.Tensor] = {}
 
     def grab(x: torch.Tensor, hook: Any) -> torch.Tensor:
@@ -157,7 +115,72 @@ def metric_at_answer(ctx: ModelContext, tokens: torch.Tensor, task: CircuitTask,
         _run(ctx, tokens, [*hooks, ("ln_final.hook_in", grab)])
     except _Stop:
         pass
-    resid = store["resid"]
+    return store["resid"]
+
+
+def _sender_outputs(ctx: ModelContext, tokens: torch.Tensor, graph: Graph) -> torch.Tensor:
+    """Every sender's output [senders, b, t, d]. Run without split q/k/v inputs, which only the
+    receivers need and which cost a copy of the residual stream per head."""
+    store: dict[int, torch.Tensor] = {}
+    with torch.inference_mode():
+        _run_to_final_norm(ctx, tokens, _sender_hooks(ctx, store, graph))
+    return _stack(store, len(graph.senders))
+
+
+def _add_receiver_grads(ctx: ModelContext, tokens: torch.Tensor, task: CircuitTask, rows: slice, graph: Graph,
+                        embeddings: torch.Tensor, grads: dict[str, torch.Tensor]) -> None:
+    """Add the gradient of the summed metric at every receiver hook point (by hook name, in the
+    point's shape: [b, t, heads, d] or [b, t, d]) into ``grads``, on ``tokens`` with the block-0
+    input replaced by ``embeddings``."""
+
+    def root(x: torch.Tensor, hook: Any) -> torch.Tensor:
+        return embeddings.detach().to(x).requires_grad_(True)
+
+    def capture(name: str):  # type: ignore[no-untyped-def]
+        def hook(x: torch.Tensor, hook: Any) -> torch.Tensor:
+            def keep(g: torch.Tensor) -> None:
+                if name in grads:
+                    grads[name].add_(g.detach())
+                else:
+                    grads[name] = g.detach().to(torch.float32, copy=True)
+            # A copy, so the gradient caught is the one through this receiver only (an MLP's
+            # input point is the residual stream itself, which also flows on past the MLP).
+            y = x.clone()
+            y.register_hook(keep)
+            return y
+        return hook
+
+    hooks: list[Hook] = [("blocks.0.hook_resid_pre", root)]
+    hooks += [(name, capture(name)) for name, _, _ in _receiver_points(ctx, graph)]
+    with torch.enable_grad():
+        metric_at_answer(ctx, tokens, task, rows, hooks).sum().backward()
+
+
+def _edge_scores(ctx: ModelContext, graph: Graph, mask: torch.Tensor, delta: torch.Tensor,
+                 grads: dict[str, torch.Tensor]) -> torch.Tensor:
+    """delta [senders, b, t, d] dotted with each receiver's gradient, summed over b, t and d:
+    [senders, receivers] in float64. Each receiver point is multiplied only with the senders
+    before it (a prefix of the sender order), which is about half of all pairs."""
+    scores = torch.zeros(len(graph.senders), len(graph.receivers), dtype=torch.float64)
+    flat = delta.reshape(len(graph.senders), -1)
+    for name, indices, kind in _receiver_points(ctx, graph):
+        if name not in grads:  # no gradient reached it: every edge into it scores 0
+            continue
+        g = grads[name]
+        if kind == "heads":
+            g = g[:, :, : len(indices)].permute(2, 0, 1, 3).reshape(len(indices), -1)
+        else:
+            g = g.reshape(1, -1)
+        before = int(mask[:, indices].any(1).nonzero().max()) + 1
+        scores[:before, indices] += (flat[:before] @ g.T).double().cpu()
+    return scores
+
+
+def metric_at_answer(ctx: ModelContext, tokens: torch.Tensor, task: CircuitTask, rows: slice,
+                     hooks: list[Hook]) -> torch.Tensor:
+    """The task metric per row, with the final norm and unembedding applied at each row's answer
+    position only: the metric reads no other position. Gradients flow to the hooked activations."""
+    resid = _run_to_final_norm(ctx, tokens, hooks)
     end = task.end[rows].to(resid.device)
     final = ctx.final_norm(resid[torch.arange(resid.shape[0], device=resid.device), end]).float()
     return task.metric_at_end(final @ ctx.W_U + ctx.b_U, rows)
@@ -173,7 +196,7 @@ def mean_outputs(ctx: ModelContext, task: CircuitTask, graph: Graph) -> torch.Te
     count = 0
     for start in range(0, len(task), ctx.batch_size):
         rows = slice(start, min(len(task), start + ctx.batch_size))
-        out, _ = _sender_outputs(ctx, task.clean[rows], graph)
+        out = _sender_outputs(ctx, task.clean[rows], graph)
         keep = torch.arange(out.shape[2])[None, :] <= task.end[rows][:, None]  # [b, t]
         total += (out * keep[None, :, :, None]).sum((1, 2)).double()
         count += int(keep.sum())
@@ -187,8 +210,7 @@ def _ablated(ctx: ModelContext, task: CircuitTask, graph: Graph, rows: slice, ab
     if ablation == "mean":
         assert means is not None
         return means[:, None, None, :].expand_as(like).clone()
-    out, _ = _sender_outputs(ctx, task.corrupted[rows], graph)
-    return out
+    return _sender_outputs(ctx, task.corrupted[rows], graph)
 
 
 def attribute(ctx: ModelContext, task: CircuitTask, graph: Graph, method: str = "eap-ig", steps: int = 5,
@@ -202,24 +224,24 @@ def attribute(ctx: ModelContext, task: CircuitTask, graph: Graph, method: str = 
     if ablation not in ABLATIONS:
         raise ValueError(f"unknown ablation {ablation!r}; choose one of {', '.join(ABLATIONS)}")
     n = len(task)
+    mask = graph.mask()
     total = torch.zeros(len(graph.senders), len(graph.receivers), dtype=torch.float64)
-    with split_inputs(ctx):
-        means = mean_outputs(ctx, task, graph) if ablation == "mean" else None
-        for start in range(0, n, ctx.batch_size):
-            rows = slice(start, min(n, start + ctx.batch_size))
-            clean_out, _ = _sender_outputs(ctx, task.clean[rows], graph)
-            corrupt_out = _ablated(ctx, task, graph, rows, ablation, means, clean_out)
-            x_clean, x_corrupt = clean_out[0], corrupt_out[0]
-            alphas = [1.0] if method == "eap" else [k / steps for k in range(1, steps + 1)]
-            grads = sum(
-                _receiver_grads(ctx, task.clean[rows], task, rows, graph, x_corrupt + a * (x_clean - x_corrupt))
-                for a in alphas
-            ) / len(alphas)
-            delta = (corrupt_out - clean_out).reshape(len(graph.senders), -1)
-            total += (delta.double() @ grads.reshape(len(graph.receivers), -1).double().T)
-            if progress:
-                progress(rows.stop, n)
-    return (-total / n).float() * graph.mask()
+    alphas = [1.0] if method == "eap" else [k / steps for k in range(1, steps + 1)]
+    means = mean_outputs(ctx, task, graph) if ablation == "mean" else None
+    for start in range(0, n, ctx.batch_size):
+        rows = slice(start, min(n, start + ctx.batch_size))
+        clean_out = _sender_outputs(ctx, task.clean[rows], graph)
+        corrupt_out = _ablated(ctx, task, graph, rows, ablation, means, clean_out)
+        x_clean, x_corrupt = clean_out[0], corrupt_out[0]
+        grads: dict[str, torch.Tensor] = {}
+        with split_inputs(ctx):
+            for a in alphas:
+                _add_receiver_grads(ctx, task.clean[rows], task, rows, graph, x_corrupt + a * (x_clean - x_corrupt), grads)
+        # The edge score is linear in the gradient, so the mean over steps is taken once, here.
+        total += _edge_scores(ctx, graph, mask, corrupt_out - clean_out, grads) / len(alphas)
+        if progress:
+            progress(rows.stop, n)
+    return (-total / n).float() * mask
 
 
 def evaluate(ctx: ModelContext, task: CircuitTask, graph: Graph, chosen: torch.Tensor,
@@ -231,28 +253,32 @@ def evaluate(ctx: ModelContext, task: CircuitTask, graph: Graph, chosen: torch.T
     missing = (mask & ~chosen).float()  # [senders, receivers]
     n = len(task)
     out = torch.empty(n)
-    with split_inputs(ctx):
-        if ablation == "mean" and means is None:
-            means = mean_outputs(ctx, task, graph)
-        for start in range(0, n, ctx.batch_size):
-            rows = slice(start, min(n, start + ctx.batch_size))
-            shape_of = torch.empty(len(graph.senders), *task.clean[rows].shape, ctx.d_model)
-            corrupt_out = _ablated(ctx, task, graph, rows, ablation, means, shape_of)
-            store: dict[int, torch.Tensor] = {}
+    if ablation == "mean" and means is None:
+        means = mean_outputs(ctx, task, graph)
+    for start in range(0, n, ctx.batch_size):
+        rows = slice(start, min(n, start + ctx.batch_size))
+        shape_of = torch.empty(len(graph.senders), *task.clean[rows].shape, ctx.d_model)
+        corrupt_out = _ablated(ctx, task, graph, rows, ablation, means, shape_of)
+        store: dict[int, torch.Tensor] = {}
+        # corrupted - clean for the senders seen so far; they arrive in sender order, so the
+        # senders known at any receiver are a prefix of it.
+        diff = torch.empty_like(corrupt_out)
+        done = [0]
 
-            def patch(indices: list[int], kind: str):  # type: ignore[no-untyped-def]
-                def hook(x: torch.Tensor, hook: Any) -> torch.Tensor:
-                    known = sorted(store)
-                    diff = corrupt_out[known] - torch.stack([store[i].float() for i in known])
-                    correction = torch.einsum("ur,ubtd->rbtd", missing[known][:, indices], diff).to(x)
-                    if kind == "heads":
-                        return x + correction.permute(1, 2, 0, 3)
-                    return x + correction[0]
-                return hook
+        def patch(indices: list[int], kind: str):  # type: ignore[no-untyped-def]
+            def hook(x: torch.Tensor, hook: Any) -> torch.Tensor:
+                while done[0] in store:
+                    diff[done[0]] = corrupt_out[done[0]] - store[done[0]].float()
+                    done[0] += 1
+                known = done[0]
+                correction = torch.einsum("ur,ubtd->rbtd", missing[:known, indices], diff[:known]).to(x)
+                if kind == "heads":
+                    return x + correction.permute(1, 2, 0, 3)
+                return x + correction[0]
+            return hook
 
-            hooks = _sender_hooks(ctx, store, graph)
-            hooks += [(name, patch(idx, kind)) for name, idx, kind in _receiver_points(ctx, graph)]
-            with torch.inference_mode():
-                logits = _run(ctx, task.clean[rows], hooks)
-            out[rows] = task.metric(logits.float(), rows).cpu()
+        hooks = _sender_hooks(ctx, store, graph)
+        hooks += [(name, patch(idx, kind)) for name, idx, kind in _receiver_points(ctx, graph)]
+        with split_inputs(ctx), torch.inference_mode():
+            out[rows] = metric_at_answer(ctx, task.clean[rows], task, rows, hooks).float().cpu()
     return out
