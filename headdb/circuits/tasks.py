@@ -8,7 +8,8 @@
   file's word-level template ("from 17 32 to 17").
 - ``factual:RELATION``: Knowledge Circuits' subject-relation-object prompts for one relation,
   corrupted by another subject of the same relation whose object differs (same token length);
-  metric logit(object) - logit(other object).
+  metric log p(object), the target's log-probability: the twin shares the relation, so a logit
+  difference against its object would cancel whatever the relation contributes to both.
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ from headdb.detectors.datasets import DatasetUnavailable
 from headdb.detectors.datasets.ioi import ioi_prompts
 from headdb.detectors.datasets.tokens import TokenizerView, build_prompt, pad_batch
 
-METRICS = {"ioi": "logit difference", "greater-than": "probability difference", "factual": "logit difference"}
+METRICS = {"ioi": "logit difference", "greater-than": "probability difference", "factual": "log probability"}
 
 
 @dataclass(frozen=True)
 class CircuitTask:
     """Clean and corrupted prompts of equal length per row, the answer position, and per row the
-    ids whose logits (or probabilities) count for (``good``) and against (``bad``) the answer."""
+    ids whose logits (or probabilities) count for (``good``) and against (``bad``) the answer
+    (the log-probability metric reads only ``good``)."""
 
     name: str
     metric_name: str
@@ -61,6 +63,8 @@ class CircuitTask:
         if self.metric_name == "probability difference":
             probs = last.softmax(-1)
             return _masked_sum(probs, good) - _masked_sum(probs, bad)
+        if self.metric_name == "log probability":  # of the good ids; ``bad`` is not read
+            return _masked_mean(last.float().log_softmax(-1), good)
         return _masked_mean(last, good) - _masked_mean(last, bad)
 
 

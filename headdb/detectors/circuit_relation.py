@@ -12,7 +12,7 @@ class CircuitRelationDetector(CircuitFactualDetector):
     span, span_name, needs_object_raise = 1, "relation", False
     metadata = DetectorMetadata(
         name="circuit-relation",
-        version="1.0",
+        version="1.1",
         head_types=("relation",),
         paper=PAPER,
         method="Per relation, a circuit discovered with EAP-IG (as circuit-mover). A relation head is a "

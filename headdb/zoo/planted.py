@@ -11,8 +11,11 @@ by construction:
     1.2 S-inhibition        attends to the repeated name (DUPFLAG + NAME); OV moves DUP to INHIB
     2.0 name mover          attends to names, minus the name held in INHIB; OV copies the name
     2.1 negative name mover same attention as 2.0; OV writes minus half the name
-    2.2 mover               attends to the subject (country) tokens; OV copies them
-    2.3 relation            attends to the relation words; OV copies them
+    2.2 mover               attends to the subject (country) tokens; OV copies them and
+                            writes the subject's attributes (raising the object)
+    2.3 relation            attends to the relation words; OV copies them and writes every
+                            answer of the relation (the object is the one answer both
+                            2.2 and 2.3 raise)
     0.2, 0.3, 1.3           idle: small random weights
 
 The hard planted model (zoo-planted-hard) has the same nine heads in 4 layers, among distractors
@@ -24,7 +27,7 @@ built to fool a careless detector, and random non-zero MLPs:
     3.0 copies without attending   OV copies names (high copy score); attends to BOS only
     3.1 attends without copying    the name movers' attention; OV writes nothing useful
     3.2 partial duplicate-token about 0.4 on the earlier occurrence
-    3.3 partial mover           about 0.4 on the subject; OV copies
+    3.3 partial mover           about 0.4 on the subject; OV copies the subject only
 
 The residual stream (768 dims) is split into orthogonal blocks: TOK (token identity, random
 unit vectors), PREV, DUP, INHIB (what heads write), POS (one-hot positions) and single-dimension
@@ -269,10 +272,50 @@ class _Planter:
             _copy(self.heads, layer, head, TOK, PREV)  # nothing downstream reads PREV at the end
 
     def attends_to(self, layer: int, head: int, feature: int, fraction: float | None = None) -> None:
-        """Attends to tokens with ``feature`` (mover: ENT, relation: REL) and copies them."""
+        """Attends to tokens with ``feature`` (ENT: the subject) and copies them."""
         _attend_feature(self.heads, layer, head, feature, 12.0, 0)
         _bos_sink(self.heads, layer, head, 3.0 if fraction is None else 12.0 + _partial(fraction))
         _copy(self.heads, layer, head, TOK, TOK)
+
+    def mover(self, layer: int, head: int) -> None:
+        """Attends to the subject (ENT) tokens; OV copies them and also writes the subject's
+        attributes (its capital, language, continent and currency), the behaviour Knowledge
+        Circuits ascribes to mover heads: subject information moved to the last position, where
+        it raises the object. The map sends each subject word's TOK vector to itself plus the sum
+        of its attributes' TOK vectors, exactly (least squares over the subject words, which are
+        fewer than the 128 dimensions), and other tokens to themselves plus a small remainder."""
+        _attend_feature(self.heads, layer, head, ENT, 12.0, 0)
+        _bos_sink(self.heads, layer, head, 3.0)
+        raises: dict[str, list[str]] = {}
+        for country, *attributes in COUNTRIES:
+            for word in _WORD.findall(country):
+                raises.setdefault(word, []).extend(attributes)
+        _copy(self.heads, layer, head, TOK, TOK, self._copy_and_raise(raises))
+
+    def relation(self, layer: int, head: int) -> None:
+        """Attends to the relation words (REL); OV copies them and also writes every answer of
+        the relation (every capital for "capital city"): the relation information that, added to
+        the mover's subject attributes, makes the object the one answer both raise."""
+        _attend_feature(self.heads, layer, head, REL, 12.0, 0)
+        _bos_sink(self.heads, layer, head, 3.0)
+        column = {"capital": 1, "language": 2, "continent": 3, "currency": 4}
+        raises: dict[str, list[str]] = {}
+        for relation, span in RELATION_SPANS.items():
+            answers = sorted({row[column[relation]] for row in COUNTRIES})
+            for word in _WORD.findall(span):
+                raises.setdefault(word, []).extend(answers)
+        _copy(self.heads, layer, head, TOK, TOK, self._copy_and_raise(raises))
+
+    def _copy_and_raise(self, raises: dict[str, list[str]]) -> torch.Tensor:
+        """A TOK -> TOK map sending each key word's vector to itself plus the sum of the vectors
+        of the first words of its answers (an answer is one token), exactly: least squares over
+        the key words, which are fewer than the 128 dimensions. Other words get themselves plus a
+        small remainder."""
+        tok = self.state["transformer.wte.weight"][:, TOK]
+        words = sorted(raises)
+        keys = tok[[self.index[w] for w in words]].T  # [128, key words]
+        raised = torch.stack([sum(tok[self.index[_WORD.findall(a)[0]]] for a in raises[w]) for w in words]).T
+        return torch.eye(128) + raised @ torch.linalg.pinv(keys)
 
     def sink(self, layer: int, head: int) -> None:
         """All attention on BOS; OV copies (what it copies is BOS's nothing)."""
@@ -319,8 +362,8 @@ def build_planted_model(directory: str | Path, seed: int = 0) -> dict[str, dict[
     p.s_inhibition(1, 2)
     p.name_mover(2, 0)
     p.name_mover(2, 1, sign=-0.5)  # weaker than 2.0, as in GPT-2, so the model prefers IO
-    p.attends_to(2, 2, ENT)
-    p.attends_to(2, 3, REL)
+    p.mover(2, 2)
+    p.relation(2, 3)
     for layer, head in ((0, 2), (0, 3), (1, 3)):
         p.idle(layer, head)
     p.save(directory)
@@ -345,8 +388,8 @@ def build_hard_model(directory: str | Path, seed: int = 0) -> dict[str, dict[str
     p.induction(1, 3, fraction=HARD_DISTRACTION)
     p.name_mover(2, 0)
     p.name_mover(2, 1, sign=-0.5)  # weaker than 2.0, as in GPT-2, so the model prefers IO
-    p.attends_to(2, 2, ENT)
-    p.attends_to(2, 3, REL)
+    p.mover(2, 2)
+    p.relation(2, 3)
     p.sink(3, 0)
     _copy(p.heads, 3, 0, TOK, TOK)  # copies names perfectly, but only ever reads BOS
     p.name_mover(3, 1, copies=False)
