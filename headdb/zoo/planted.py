@@ -281,9 +281,7 @@ class _Planter:
         """Attends to the subject (ENT) tokens; OV copies them and also writes the subject's
         attributes (its capital, language, continent and currency), the behaviour Knowledge
         Circuits ascribes to mover heads: subject information moved to the last position, where
-        it raises the object. The map sends each subject word's TOK vector to itself plus the sum
-        of its attributes' TOK vectors, exactly (least squares over the subject words, which are
-        fewer than the 128 dimensions), and other tokens to themselves plus a small remainder."""
+        it raises the object."""
         _attend_feature(self.heads, layer, head, ENT, 12.0, 0)
         _bos_sink(self.heads, layer, head, 3.0)
         raises: dict[str, list[str]] = {}
@@ -308,9 +306,10 @@ class _Planter:
 
     def _copy_and_raise(self, raises: dict[str, list[str]]) -> torch.Tensor:
         """A TOK -> TOK map sending each key word's vector to itself plus the sum of the vectors
-        of the first words of its answers (an answer is one token), exactly: least squares over
-        the key words, which are fewer than the 128 dimensions. Other words get themselves plus a
-        small remainder."""
+        of the first words of its answers (an answer is one token), exactly: the key words are
+        fewer than the 128 dimensions, so their random vectors are independent and the least-
+        squares solution fits them all. Any other word goes to itself plus the image of its
+        projection onto the key words' span (the head mostly attends to key words anyway)."""
         tok = self.state["transformer.wte.weight"][:, TOK]
         words = sorted(raises)
         keys = tok[[self.index[w] for w in words]].T  # [128, key words]
