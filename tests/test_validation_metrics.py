@@ -25,3 +25,20 @@ def test_controls_have_no_positives() -> None:
     truth = Truth.from_roles({"positives": [], "negatives": "all", "ambiguous": []}, 1, 3)
     m = evaluate(torch.zeros(1, 3), torch.tensor([[False, True, False]]), torch.ones(1, 3, dtype=torch.long), truth)
     assert m.recall is None and m.precision == 0.0 and m.false_positives == 1 and m.auroc is None
+
+
+def test_a_shortfall_explains_itself_from_the_stored_checks_and_effects() -> None:
+    from headdb.validation.report import explain
+
+    role = {"positives": ["1.0", "1.1"], "negatives": ["0.0", "0.1"], "ambiguous": [],
+            "tests": [{"sign": 1, "effects": {"1.0": 0.064, "1.1": 0.2, "0.0": 0.001, "0.1": 0.01}}]}
+    truth = Truth.from_roles(role, 2, 2)
+    labels = torch.tensor([[True, False], [False, True]])  # 0.0 (a negative) and 1.1 labelled, 1.0 missed
+    m = evaluate(torch.tensor([[0.6, 0.0], [0.1, 0.9]]), labels, torch.tensor([[2, 4], [3, 1]]), truth)
+    components = {"1.0": {"q_value": 0.998, "prefix_matching_ci_low": 0.0016}, "1.1": {"q_value": 0.001}}
+    note = explain("induction", "induction", m, role, components)
+    assert note == ("missed 1.0 (rank 3, ground-truth effect 6.4% of the gap): q_value 0.998 (needs < 0.05), "
+                    "prefix_matching_ci_low 0.0016 (needs > 0.5); labelled negative 0.0 (ground-truth effect 0.1% of the gap)")
+    perfect = evaluate(torch.eye(2), torch.eye(2, dtype=torch.bool), torch.ones(2, 2, dtype=torch.long),
+                       Truth.from_roles({"positives": ["0.0", "1.1"], "negatives": "all"}, 2, 2))
+    assert explain("induction", "induction", perfect, {"negatives": "all"}, {}) == ""

@@ -56,6 +56,55 @@ class Report:
     duration_s: float = 0.0
 
 
+def _components(session: Session, run_id: int, head_type: str) -> dict[str, dict[str, float]]:
+    """Each head's stored score components ("layer.head" -> name -> value) for one head type."""
+    type_id = session.scalar(select(HeadType.id).where(HeadType.slug == head_type))
+    return {
+        f"{layer}.{head}": dict(components or {})
+        for layer, head, components in session.execute(
+            select(Head.layer, Head.head, HeadScore.components)
+            .join(HeadScore, HeadScore.head_id == Head.id)
+            .where(HeadScore.run_id == run_id, HeadScore.head_type_id == type_id)
+        )
+    }
+
+
+def _effect_text(role: dict[str, Any], coord: str) -> str:
+    """The head's largest signed causal effect in the ground truth's tests, if it has tests."""
+    effects = [t["sign"] * t["effects"][coord] for t in role.get("tests", []) if coord in t.get("effects", {})]
+    return f"ground-truth effect {max(effects):.1%} of the gap" if effects else ""
+
+
+def explain(detector: str, head_type: str, metrics: Metrics, role: dict[str, Any],
+            components: dict[str, dict[str, float]]) -> str:
+    """Why each true head was missed (the label checks it failed, with their values) and which
+    ground-truth negatives were labelled: read from the stored scores, so a shortfall explains
+    itself in the report."""
+    checks = REGISTRY[detector].checks(REGISTRY[detector].Config()).get(head_type, [])
+    parts: list[str] = []
+    for coord, rank in metrics.true_head_ranks.items():
+        if coord in metrics.labelled:
+            continue
+        values = components.get(coord, {})
+        failed = [f"{c.component} {values[c.component]:.3g} (needs {c.op} {c.threshold:g})"
+                  for c in checks if c.component in values and not _holds(c.op, values[c.component], c.threshold)]
+        why = ", ".join(failed) if failed else "no stored check value explains it"
+        effect = _effect_text(role, coord)
+        parts.append(f"missed {coord} (rank {rank}{', ' + effect if effect else ''}): {why}")
+    negatives = role.get("negatives", [])
+    listed = negatives if isinstance(negatives, list) else []
+    for coord in metrics.labelled:
+        if coord in listed or (negatives == "all" and coord not in metrics.true_head_ranks
+                               and coord not in role.get("ambiguous", [])):
+            effect = _effect_text(role, coord)
+            parts.append(f"labelled negative {coord}{f' ({effect})' if effect else ''}")
+    return "; ".join(parts)
+
+
+def _holds(op: str, value: float, threshold: float) -> bool:
+    return {">": value > threshold, ">=": value >= threshold, "<": value < threshold, "<=": value <= threshold}[op]
+
+
 def _grids(session: Session, run_id: int, head_type: str, n_layers: int, n_heads: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     scores = torch.full((n_layers, n_heads), float("nan"))
     ranks = torch.zeros(n_layers, n_heads, dtype=torch.long)
@@ -73,15 +122,6 @@ def _grids(session: Session, run_id: int, head_type: str, n_layers: int, n_heads
     ):
         labels[layer, head] = True
     return scores, labels, ranks
-
-
-def _note(spec: ZooSpec, truth_file: dict[str, Any], head_type: str) -> str:
-    """Why a trained model has no ground truth for a type its tasks should produce, if so."""
-    roles = truth_file.get("roles", {})
-    if head_type in roles:
-        return ""
-    unsolved = [name for name, c in truth_file.get("contrasts", {}).items() if not c.get("solved", True)]
-    return f"task not solved ({', '.join(unsolved)}): no ground truth" if unsolved else ""
 
 
 def validate_model(db: HeadDB, spec: ZooSpec, directory: Path, detectors: Sequence[str] | None) -> list[Row]:
@@ -103,8 +143,10 @@ def validate_model(db: HeadDB, spec: ZooSpec, directory: Path, detectors: Sequen
                     continue
                 truth = Truth.from_roles(role, n_layers, n_heads)
                 scores, labels, ranks = _grids(session, run.id, head_type, n_layers, n_heads)
-                rows.append(Row(spec.name, spec.kind, outcome.detector, run.detector_version, head_type,
-                                evaluate(scores, labels, ranks, truth), run.id, _note(spec, truth_file, head_type)))
+                metrics = evaluate(scores, labels, ranks, truth)
+                note = explain(outcome.detector, head_type, metrics, role, _components(session, run.id, head_type))
+                rows.append(Row(spec.name, spec.kind, outcome.detector, run.detector_version, head_type, metrics,
+                                run.id, note))
     return rows
 
 
