@@ -536,6 +536,10 @@ def cmd_validate_detectors(args: argparse.Namespace) -> int:
         verdict = "meets" if s["meets_target"] else "misses"
         print(f"\nstability on {model}: Jaccard {s['jaccard']:.2f} between {s['runs'][0]} and {s['runs'][1]} "
               f"({verdict} the {s['target']} target); {len(s['labels_a'])} and {len(s['labels_b'])} labels")
+        for v in s.get("sensitivity", []):
+            skipped = f"; could not run: {', '.join(sorted(v['skipped']))}" if v["skipped"] else ""
+            print(f"  sensitivity, {v['run']}: Jaccard {v['jaccard']:.2f} with the first"
+                  f"{'' if v['comparable'] else ' (not comparable)'}; only here: {', '.join(v['only_second']) or '-'}{skipped}")
     print(f"\nvalidation run {report.run_id} stored ({report.duration_s:.0f} s)")
     return 0
 

@@ -79,8 +79,9 @@ def test_random_controls_are_unlabelled(contexts, model: str) -> None:  # type: 
 
 def test_trained_model_labels_are_ground_truth_heads(contexts, zoo_dir) -> None:  # type: ignore[no-untyped-def]
     """On the trained GPT-2 zoo model, every label is a head that patching found (precision).
-    Recall is the validation report's to track: there the trained model's induction heads, which
-    remove only 5-7% of the copy task's gap each, get no label (the README's "Ground truth and validation" says why)."""
+    Recall is the validation report's to track: there the trained model's copy heads get no
+    induction label, because they attend one word past the induction target (the README's "Ground
+    truth and validation" says why; ``test_zoo`` measures it)."""
     from headdb.zoo import read_ground_truth
 
     roles = read_ground_truth(zoo_dir("zoo-gpt2-induction"))["roles"]

@@ -42,3 +42,6 @@ def test_a_shortfall_explains_itself_from_the_stored_checks_and_effects() -> Non
     perfect = evaluate(torch.eye(2), torch.eye(2, dtype=torch.bool), torch.ones(2, 2, dtype=torch.long),
                        Truth.from_roles({"positives": ["0.0", "1.1"], "negatives": "all"}, 2, 2))
     assert explain("induction", "induction", perfect, {"negatives": "all"}, {}) == ""
+    backed = {**role, "backups": [{"head": "1.0", "contrast": "copy", "effect_with_positives_patched": 0.269}]}
+    assert explain("induction", "induction", m, backed, components).startswith(
+        "missed 1.0 (rank 3, ground-truth effect 6.4% of the gap, 26.9% with the other positives patched (a backup)): ")

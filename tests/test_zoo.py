@@ -108,3 +108,54 @@ def test_ablation_reads_each_heads_output(zoo_dir) -> None:  # type: ignore[no-u
     assert torch.allclose(summed, captured["out"], atol=1e-5)
     logits = ablation.logits_from_resid(lay, run.final_resid)
     assert torch.allclose(logits, run.logits, atol=1e-4)
+
+
+def test_backup_round_finds_heads_that_stronger_ones_make_redundant() -> None:
+    """With the positives patched, a head that then removes >= 5% of the gap is a positive; one
+    that removes 2-5% is ambiguous rather than a negative; the rest stay negatives."""
+    from headdb.zoo.groundtruth import ContrastResult, assign_roles
+    from headdb.zoo.tasks import RoleTest
+
+    test = RoleTest("induction", "copy", "query", "no-attention")
+    single = torch.tensor([[0.30, 0.01, 0.0, 0.0]])
+    result = ContrastResult(0.0, -1.0, {("query", "no-attention"): single}, {("query", "no-attention"): {}})
+    asked: list[list[tuple[int, int]]] = []
+
+    def backup(t: RoleTest, positives: list[tuple[int, int]]) -> torch.Tensor:
+        asked.append(positives)
+        return torch.tensor([[0.0, 0.25, 0.03, 0.001]])
+
+    roles = assign_roles({"copy": result}, [test], 1, 4, backup)["induction"]
+    assert asked == [[(0, 0)]]
+    assert roles["positives"] == ["0.0", "0.1"] and roles["ambiguous"] == ["0.2"] and roles["negatives"] == ["0.3"]
+    assert roles["backups"] == [{"head": "0.1", "contrast": "copy", "effect_with_positives_patched": 0.25}]
+    assert roles["tests"][0]["effects_with_positives_patched"]["0.1"] == 0.25
+    without = assign_roles({"copy": result}, [test], 1, 4)["induction"]
+    assert without["positives"] == ["0.0"] and without["backups"] == []
+
+
+def test_trained_copy_heads_attend_one_past_the_induction_target(zoo_dir) -> None:  # type: ignore[no-untyped-def]
+    """Why the induction detector misses zoo-gpt2-induction's copy heads (README, validation):
+    they attend to the word *after* the one to copy and read it from a previous-token head there,
+    instead of attending to it (Olsson et al.'s prefix matching)."""
+    from transformers import AutoModelForCausalLM
+
+    directory = zoo_dir("zoo-gpt2-induction")
+    positives = read_ground_truth(directory)["roles"]["induction"]["positives"]  # type: ignore[index]
+    model = AutoModelForCausalLM.from_pretrained(directory, attn_implementation="eager").eval()
+    index = {w: i for i, w in enumerate(lang.vocabulary())}
+    rng = random.Random(0)
+    at_target, one_past = torch.zeros(model.config.n_layer, model.config.n_head), torch.zeros(model.config.n_layer, model.config.n_head)
+    n = 0
+    with torch.no_grad():
+        for _ in range(32):
+            c = CONTRASTS["copy"](rng)
+            attention = model(torch.tensor([[index[w] for w in c.clean]]), output_attentions=True).attentions
+            for q, k in zip(c.positions["query"], c.positions["key_side"], strict=True):
+                for layer, a in enumerate(attention):
+                    at_target[layer] += a[0, :, q, k]
+                    one_past[layer] += a[0, :, q, k + 1]
+                n += 1
+    for coord in positives:
+        layer, head = map(int, coord.split("."))
+        assert one_past[layer, head] / n > 0.8 and at_target[layer, head] / n < 0.05, coord

@@ -81,6 +81,17 @@ def validation_page(report: ValidationInfo | None, type_names: Mapping[str, str]
             if only_a or only_b:
                 out.append(f"Only in the first: {md_text(', '.join(only_a)) or '–'}. "
                            f"Only in the second: {md_text(', '.join(only_b)) or '–'}.\n\n")
+            for run, skipped in (("first", s.get("skipped_a") or {}), ("second", s.get("skipped_b") or {})):
+                for detector, reason in sorted(skipped.items()):
+                    out.append(f"In the {run} run, {md_text(detector)} could not run: {md_text(reason)}.\n\n")
+            if s.get("sensitivity"):
+                out.append("Sensitivity to the kind of token (reported, not held to the target):\n\n")
+                out.append(_table(
+                    ("run", "labels", "Jaccard with the first", "only in this run", "could not run"),
+                    [(md_text(v["run"]), str(len(v["labels"])),
+                      f"{v['jaccard']:.2f}" + ("" if v["comparable"] else " (not comparable)"),
+                      md_text(", ".join(v["only_second"])) or "–", md_text(", ".join(sorted(v["skipped"]))) or "–")
+                     for v in s["sensitivity"]]) + "\n\n")
     out.append("## The zoo\n\n")
     out.append(_table(("model", "fingerprint", "what it is"),
                       [(md_text(name), f"`{fp[:12]}`", md_text(zoo_descriptions.get(name, "")))

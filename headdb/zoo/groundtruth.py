@@ -8,8 +8,14 @@ metric gap that this removes. headdb's conventions for turning effects into role
 - positive: effect >= ``POSITIVE`` (0.05) on some test of the type, or one of a redundant pair:
   two heads whose joint effect reaches 0.05 and exceeds the sum of their single effects by at
   least 0.025 (each covers for the other, so neither shows alone);
-- negative: effect < ``NEGATIVE`` (0.02) on every test of the type (a head that works the other
-  way, such as a name mover for the negative-name-mover test, is a negative);
+- backup: with every positive found so far patched as well, a head whose patching removes a
+  further 0.05 of the gap is a positive too. This is the ablation Wang et al. (2022) use to find
+  backup name movers, applied to every type: a head that a stronger one makes redundant shows only
+  once the stronger one is gone. One round, on the tests that patch heads' outputs (not on the
+  indirect path, which is a difference of two patchings);
+- negative: effect < ``NEGATIVE`` (0.02) on every test of the type, alone and with the positives
+  patched (a head that works the other way, such as a name mover for the negative-name-mover
+  test, is a negative);
 - ambiguous: anything between; reported, and left out of precision and recall.
 
 A task the model does not solve (gap below ``MIN_GAP`` of the clean metric's scale) gives no
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,8 +46,10 @@ CONVENTIONS = {
     "prompts_per_contrast": N_PROMPTS,
     "note": "headdb conventions: a head has a role when replacing its output by its output on the "
     "corrupted prompt removes at least 5% of the clean-corrupted metric gap (or when it is one of a "
-    "redundant pair that does together); it is a negative when no test of the type shows an effect "
-    "of 2% in the role's direction; in between it is ambiguous and left out of precision and recall.",
+    "redundant pair that does together, or when, with those heads patched too, it removes a further "
+    "5%); it is a negative when no test of the type shows an effect of 2% in the role's direction, "
+    "alone or with the positives patched; in between it is ambiguous and left out of precision and "
+    "recall.",
 }
 
 
@@ -139,12 +148,36 @@ def contrast_effects(model: torch.nn.Module, enc: Encoded, tests: list[RoleTest]
     return ContrastResult(m_clean, m_corrupt, effects, pairs)
 
 
+def backup_effects(model: torch.nn.Module, enc: Encoded, test: RoleTest, positives: list[tuple[int, int]]) -> torch.Tensor:
+    """[layers, heads]: the further fraction of the gap each head removes when ``positives`` are
+    patched along the test's path as well (0 for the positives themselves)."""
+    lay = ablation.layout(model)
+    clean_run = ablation.run(model, lay, enc.clean)
+    corrupt_run = ablation.run(model, lay, enc.corrupted)
+    gap = float(ablation.metric(clean_run.logits, enc.targets).mean() - ablation.metric(corrupt_run.logits, enc.targets).mean())
+    where = enc.positions[test.positions]
+    base = _effect(lay, model, enc, clean_run, corrupt_run, positives, where, test.path)
+    grid = torch.zeros(len(lay.out_proj), lay.n_heads)
+    for layer in range(len(lay.out_proj)):
+        for head in range(lay.n_heads):
+            if (layer, head) not in positives:
+                grid[layer, head] = (base - _effect(lay, model, enc, clean_run, corrupt_run,
+                                                    [*positives, (layer, head)], where, test.path)) / gap
+    return grid
+
+
 def _coord(head: tuple[int, int]) -> str:
     return f"{head[0]}.{head[1]}"
 
 
-def assign_roles(results: dict[str, ContrastResult], tests: list[RoleTest], n_layers: int, n_heads: int) -> dict[str, Any]:
-    """Turn effects into positives / negatives / ambiguous per head type (see module docstring)."""
+BackupEffects = Callable[[RoleTest, list[tuple[int, int]]], torch.Tensor]
+
+
+def assign_roles(results: dict[str, ContrastResult], tests: list[RoleTest], n_layers: int, n_heads: int,
+                 backup: BackupEffects | None = None) -> dict[str, Any]:
+    """Turn effects into positives / negatives / ambiguous per head type (see module docstring).
+    ``backup(test, positives)`` gives each head's effect with ``positives`` patched as well
+    (signed as the test's metric, zero for the positives themselves); None skips the backup round."""
     roles: dict[str, Any] = {}
     for head_type in sorted({t.head_type for t in tests}):
         mine = [t for t in tests if t.head_type == head_type and results[t.contrast].gap >= MIN_GAP]
@@ -169,21 +202,38 @@ def assign_roles(results: dict[str, ContrastResult], tests: list[RoleTest], n_la
                                       "sum_of_singles": round(float(single[a] + single[b]), 4)})
         for pair in redundant:
             positives |= {tuple(int(x) for x in c.split(".")) for c in pair["heads"]}  # type: ignore[misc]
+        with_positives: dict[int, torch.Tensor] = {}
+        if backup is not None and positives:
+            found = sorted(positives)
+            for i, t in enumerate(mine):
+                if t.path != "indirect":
+                    with_positives[i] = t.sign * backup(t, found)
+        backups = [
+            {"head": _coord((l, h)), "contrast": mine[i].contrast, "effect_with_positives_patched": round(float(grid[l, h]), 4)}
+            for i, grid in with_positives.items() for l in range(n_layers) for h in range(n_heads)
+            if (l, h) not in positives and grid[l, h] >= POSITIVE
+        ]
+        positives |= {tuple(int(x) for x in b["head"].split(".")) for b in backups}  # type: ignore[misc]
+        worst = torch.stack([best, *with_positives.values()]).max(0).values
         negatives = {(l, h) for l in range(n_layers) for h in range(n_heads)
-                     if best[l, h] < NEGATIVE and (l, h) not in positives}
+                     if worst[l, h] < NEGATIVE and (l, h) not in positives}
         ambiguous = {(l, h) for l in range(n_layers) for h in range(n_heads)} - positives - negatives
         roles[head_type] = {
             "positives": sorted(map(_coord, positives)),
             "negatives": sorted(map(_coord, negatives)),
             "ambiguous": sorted(map(_coord, ambiguous)),
             "redundant_pairs": redundant,
+            "backups": backups,
             "tests": [
                 {
                     "contrast": t.contrast, "positions": t.positions, "path": t.path, "sign": t.sign,
                     "effects": {f"{l}.{h}": round(float(results[t.contrast].effects[(t.positions, t.path)][l, h]), 4)
                                 for l in range(n_layers) for h in range(n_heads)},
+                    **({"effects_with_positives_patched": {
+                        f"{l}.{h}": round(float(t.sign * with_positives[i][l, h]), 4)
+                        for l in range(n_layers) for h in range(n_heads)}} if i in with_positives else {}),
                 }
-                for t in mine
+                for i, t in enumerate(mine)
             ],
         }
     return roles
@@ -193,19 +243,25 @@ def ground_truth(model: torch.nn.Module, contrasts: list[str], index: dict[str, 
     """Compute the ground-truth record of a trained model for its tasks' contrasts."""
     tests = [t for t in ROLE_TESTS if t.contrast in contrasts]
     results: dict[str, ContrastResult] = {}
+    encoded: dict[str, Encoded] = {}
     for name in contrasts:
         rng = random.Random(f"{seed}:{name}")
-        enc = encode([CONTRASTS[name](rng) for _ in range(N_PROMPTS)], index)
-        results[name] = contrast_effects(model, enc, [t for t in tests if t.contrast == name])
+        encoded[name] = encode([CONTRASTS[name](rng) for _ in range(N_PROMPTS)], index)
+        results[name] = contrast_effects(model, encoded[name], [t for t in tests if t.contrast == name])
     lay = ablation.layout(model)
+
+    def backup(test: RoleTest, positives: list[tuple[int, int]]) -> torch.Tensor:
+        return backup_effects(model, encoded[test.contrast], test, positives)
+
     return {
         "method": "activation patching of each head's output from the corrupted twin of each prompt "
-        "(zoo tasks' own metric), single heads and pairs; see headdb/zoo/groundtruth.py",
+        "(zoo tasks' own metric): single heads, pairs, and each head with the type's positives patched "
+        "too; see headdb/zoo/groundtruth.py",
         "conventions": CONVENTIONS,
         "contrasts": {
             name: {"clean_metric": round(r.clean, 4), "corrupted_metric": round(r.corrupted, 4),
                    "gap": round(r.gap, 4), "solved": r.gap >= MIN_GAP}
             for name, r in results.items()
         },
-        "roles": assign_roles(results, tests, len(lay.out_proj), lay.n_heads),
+        "roles": assign_roles(results, tests, len(lay.out_proj), lay.n_heads, backup),
     }

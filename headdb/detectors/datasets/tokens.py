@@ -17,8 +17,11 @@ _WORD_START = ("\u0120", "\u2581")  # GPT-2 BPE's "Ġ" and sentencepiece's "▁"
 # Which tokens random-token probes draw from. "default": the model's probe file's random words if
 # it names any, else "all"; "all": every ordinary token; "word-start" / "word-inner": ordinary
 # tokens that do / do not begin a word (BPE "Ġ" or sentencepiece "▁"; word-level vocabularies
-# count every token as a word start).
-POOLS = ("default", "all", "word-start", "word-inner")
+# count every token as a word start); "half-1" / "half-2": two disjoint halves of the default pool,
+# split by a fixed permutation, so two runs can draw their random tokens from pools that share no
+# token (the label-stability check uses them).
+POOLS = ("default", "all", "word-start", "word-inner", "half-1", "half-2")
+_HALVES_SEED = 20240601  # fixed: the halves must be the same sets in every run
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,11 @@ class TokenizerView:
                 return self.ordinary_token_ids()
             ids = [self.single_token(w) for w in self.probes.random_words]
             return torch.tensor(sorted({i for i in ids if i is not None}), dtype=torch.long)
+        if kind in ("half-1", "half-2"):
+            ids = self.pool("default")
+            order = torch.randperm(len(ids), generator=torch.Generator().manual_seed(_HALVES_SEED))
+            chosen = order[: len(ids) // 2] if kind == "half-1" else order[len(ids) // 2:]
+            return ids[chosen.sort().values]
         ids = self.ordinary_token_ids()
         if kind == "all":
             return ids
