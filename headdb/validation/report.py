@@ -31,6 +31,7 @@ from headdb.validation.metrics import Metrics, Truth, evaluate
 from headdb.validation.stability import stability
 from headdb.zoo.registry import ZooSpec, build, read_ground_truth
 
+
 @dataclass
 class Row:
     model: str

@@ -9,9 +9,10 @@ metric gap that this removes. headdb's conventions for turning effects into role
   two heads whose joint effect reaches 0.05 and exceeds the sum of their single effects by at
   least 0.025 (each covers for the other, so neither shows alone);
 - backup: with every positive found so far patched as well, a head whose patching removes a
-  further 0.05 of the gap is a positive too. This is the ablation Wang et al. (2022) use to find
-  backup name movers, applied to every type: a head that a stronger one makes redundant shows only
-  once the stronger one is gone. One round, on the tests that patch heads' outputs (not on the
+  further 0.05 of the gap is a positive too. Like the knock-out with which Wang et al. (2022)
+  find backup name movers (they knock out the name movers and watch other heads' direct effect
+  grow), and applied to every type: a head that a stronger one makes redundant shows only once the
+  stronger one is gone. One round, on the tests that patch heads' outputs (not on the
   indirect path, which is a difference of two patchings);
 - negative: effect < ``NEGATIVE`` (0.02) on every test of the type, alone and with the positives
   patched (a head that works the other way, such as a name mover for the negative-name-mover
