@@ -54,19 +54,6 @@ class Report:
     duration_s: float = 0.0
 
 
-def _components(session: Session, run_id: int, head_type: str) -> dict[str, dict[str, float]]:
-    """Each head's stored score components ("layer.head" -> name -> value) for one head type."""
-    type_id = session.scalar(select(HeadType.id).where(HeadType.slug == head_type))
-    return {
-        f"{layer}.{head}": dict(components or {})
-        for layer, head, components in session.execute(
-            select(Head.layer, Head.head, HeadScore.components)
-            .join(HeadScore, HeadScore.head_id == Head.id)
-            .where(HeadScore.run_id == run_id, HeadScore.head_type_id == type_id)
-        )
-    }
-
-
 def _effect_text(role: dict[str, Any], coord: str) -> str:
     """The head's largest signed causal effect in the ground truth's tests, if it has tests."""
     effects = [t["sign"] * t["effects"][coord] for t in role.get("tests", []) if coord in t.get("effects", {})]
@@ -89,7 +76,7 @@ def explain(detector: str, head_type: str, metrics: Metrics, role: dict[str, Any
             continue
         values = components.get(coord, {})
         failed = [f"{c.component} {values[c.component]:.3g} (needs {c.op} {c.threshold:g})"
-                  for c in checks if c.component in values and not _holds(c.op, values[c.component], c.threshold)]
+                  for c in checks if c.component in values and not bool(c.holds({c.component: torch.tensor(values[c.component])}))]
         why = ", ".join(failed) if failed else "no stored check value explains it"
         effect = _effect_text(role, coord)
         parts.append(f"missed {coord} (rank {rank}{', ' + effect if effect else ''}): {why}")
@@ -103,27 +90,28 @@ def explain(detector: str, head_type: str, metrics: Metrics, role: dict[str, Any
     return "; ".join(parts)
 
 
-def _holds(op: str, value: float, threshold: float) -> bool:
-    return {">": value > threshold, ">=": value >= threshold, "<": value < threshold, "<=": value <= threshold}[op]
-
-
-def _grids(session: Session, run_id: int, head_type: str, n_layers: int, n_heads: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _grids(session: Session, run_id: int, head_type: str, n_layers: int, n_heads: int
+           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, dict[str, float]]]:
+    """A run's stored scores, labels and ranks for one head type as [layers, heads] grids, and each
+    head's score components ("layer.head" -> name -> value)."""
     scores = torch.full((n_layers, n_heads), float("nan"))
     ranks = torch.zeros(n_layers, n_heads, dtype=torch.long)
     labels = torch.zeros(n_layers, n_heads, dtype=torch.bool)
+    components: dict[str, dict[str, float]] = {}
     type_id = session.scalar(select(HeadType.id).where(HeadType.slug == head_type))
-    for layer, head, score, rank in session.execute(
-        select(Head.layer, Head.head, HeadScore.score, HeadScore.rank)
+    for layer, head, score, rank, stored in session.execute(
+        select(Head.layer, Head.head, HeadScore.score, HeadScore.rank, HeadScore.components)
         .join(HeadScore, HeadScore.head_id == Head.id)
         .where(HeadScore.run_id == run_id, HeadScore.head_type_id == type_id)
     ):
         scores[layer, head], ranks[layer, head] = score, rank
+        components[f"{layer}.{head}"] = dict(stored or {})
     for layer, head in session.execute(
         select(Head.layer, Head.head).join(HeadLabel, HeadLabel.head_id == Head.id)
         .where(HeadLabel.run_id == run_id, HeadLabel.head_type_id == type_id)
     ):
         labels[layer, head] = True
-    return scores, labels, ranks
+    return scores, labels, ranks, components
 
 
 def validate_model(db: HeadDB, spec: ZooSpec, directory: Path, detectors: Sequence[str] | None) -> list[Row]:
@@ -144,9 +132,9 @@ def validate_model(db: HeadDB, spec: ZooSpec, directory: Path, detectors: Sequen
                 if role is None:
                     continue
                 truth = Truth.from_roles(role, n_layers, n_heads)
-                scores, labels, ranks = _grids(session, run.id, head_type, n_layers, n_heads)
+                scores, labels, ranks, components = _grids(session, run.id, head_type, n_layers, n_heads)
                 metrics = evaluate(scores, labels, ranks, truth)
-                note = explain(outcome.detector, head_type, metrics, role, _components(session, run.id, head_type))
+                note = explain(outcome.detector, head_type, metrics, role, components)
                 rows.append(Row(spec.name, spec.kind, outcome.detector, run.detector_version, head_type, metrics,
                                 run.id, note))
     return rows

@@ -85,6 +85,9 @@ class ContrastResult:
     corrupted: float
     effects: dict[tuple[str, str], torch.Tensor]  # (positions, path) -> [layers, heads] fraction of gap
     pairs: dict[tuple[str, str], dict[tuple[tuple[int, int], tuple[int, int]], float]]
+    # The two passes the effects were measured against, kept for the backup round.
+    clean_run: ablation.Run | None = None
+    corrupt_run: ablation.Run | None = None
 
     @property
     def gap(self) -> float:
@@ -146,16 +149,17 @@ def contrast_effects(model: torch.nn.Module, enc: Encoded, tests: list[RoleTest]
     for t in tests:
         if t.path == "indirect":
             effects[(t.positions, "indirect")] = effects[(t.positions, "total")] - effects[(t.positions, "direct")]
-    return ContrastResult(m_clean, m_corrupt, effects, pairs)
+    return ContrastResult(m_clean, m_corrupt, effects, pairs, clean_run, corrupt_run)
 
 
-def backup_effects(model: torch.nn.Module, enc: Encoded, test: RoleTest, positives: list[tuple[int, int]]) -> torch.Tensor:
+def backup_effects(model: torch.nn.Module, enc: Encoded, result: ContrastResult, test: RoleTest,
+                   positives: list[tuple[int, int]]) -> torch.Tensor:
     """[layers, heads]: the further fraction of the gap each head removes when ``positives`` are
-    patched along the test's path as well (0 for the positives themselves)."""
+    patched along the test's path as well (0 for the positives themselves). ``result`` is the
+    contrast's ``contrast_effects``, whose passes are reused."""
+    assert result.clean_run is not None and result.corrupt_run is not None
     lay = ablation.layout(model)
-    clean_run = ablation.run(model, lay, enc.clean)
-    corrupt_run = ablation.run(model, lay, enc.corrupted)
-    gap = float(ablation.metric(clean_run.logits, enc.targets).mean() - ablation.metric(corrupt_run.logits, enc.targets).mean())
+    clean_run, corrupt_run, gap = result.clean_run, result.corrupt_run, result.gap
     where = enc.positions[test.positions]
     base = _effect(lay, model, enc, clean_run, corrupt_run, positives, where, test.path)
     grid = torch.zeros(len(lay.out_proj), lay.n_heads)
@@ -252,7 +256,7 @@ def ground_truth(model: torch.nn.Module, contrasts: list[str], index: dict[str, 
     lay = ablation.layout(model)
 
     def backup(test: RoleTest, positives: list[tuple[int, int]]) -> torch.Tensor:
-        return backup_effects(model, encoded[test.contrast], test, positives)
+        return backup_effects(model, encoded[test.contrast], results[test.contrast], test, positives)
 
     return {
         "method": "activation patching of each head's output from the corrupted twin of each prompt "
