@@ -9,6 +9,7 @@ from an explicit seed, so a stored run can be recomputed exactly.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 
@@ -38,6 +39,52 @@ def bootstrap_mean_ci(
     low = torch.quantile(means, alpha, dim=0)
     high = torch.quantile(means, 1.0 - alpha, dim=0)
     return low.view_as(values[0]).float(), high.view_as(values[0]).float()
+
+
+def crossed_bootstrap_mean_ci(
+    values: torch.Tensor,
+    factors: Sequence[torch.Tensor],
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pigeonhole bootstrap interval (Owen 2007, Ann. Appl. Stat. 1:386) of the mean of cells
+    ``values`` [n, m, ...] that are crossed with other random factors besides the prompt.
+
+    ``factors`` are integer labels [n, m] of each cell's level of every further factor (for
+    example the token at the query and the token at the key). Each resample draws independent
+    multinomial weights for the prompts and for the levels of every factor; a cell weighs the
+    product of its weights, and the resample's statistic is the weighted mean. So the interval
+    carries the variance of drawing other tokens as well as other prompts; Owen shows this
+    estimate of the variance is mildly conservative. With no factors it is the prompt bootstrap.
+    Resamples whose weights are all zero are dropped."""
+    n, m = values.shape[:2]
+    flat = values.reshape(n * m, -1).double()
+    levels = [torch.unique(f.reshape(-1), return_inverse=True)[1] for f in factors]
+    prompt_of = torch.arange(n).repeat_interleave(m)
+    gen = _generator(seed)
+    means = torch.empty(n_boot, flat.shape[1], dtype=torch.float64)
+    chunk = max(1, 2**22 // max(1, n * m))
+    for start in range(0, n_boot, chunk):
+        size = min(n_boot, start + chunk) - start
+        weight = _multinomial_counts(n, size, gen)[:, prompt_of]  # [size, cells]
+        for level_of in levels:
+            k = int(level_of.max()) + 1
+            weight = weight * _multinomial_counts(k, size, gen)[:, level_of]
+        total = weight.sum(1, keepdim=True)
+        means[start : start + size] = (weight @ flat) / total  # 0/0 -> nan, dropped below
+    alpha = (1.0 - level) / 2.0
+    low = torch.nanquantile(means, alpha, dim=0)
+    high = torch.nanquantile(means, 1.0 - alpha, dim=0)
+    shape = values.shape[2:]
+    return low.view(shape).float(), high.view(shape).float()
+
+
+def _multinomial_counts(k: int, size: int, gen: torch.Generator) -> torch.Tensor:
+    """``size`` rows of bootstrap counts: how often each of k units is drawn in k draws."""
+    draws = torch.randint(0, k, (size, k), generator=gen)
+    counts = torch.zeros(size, k, dtype=torch.float64)
+    return counts.scatter_add_(1, draws, torch.ones(size, k, dtype=torch.float64))
 
 
 def pooled_null_pvalues(observed: torch.Tensor, null: torch.Tensor) -> torch.Tensor:

@@ -55,15 +55,21 @@ def test_no_backup_name_mover_is_planted(planted_scores) -> None:  # type: ignor
 
 def test_hard_distractors_stay_unlabelled(planted_scores) -> None:  # type: ignore[no-untyped-def]
     hard = planted_scores["zoo-planted-hard"]
-    # Partial patterns: a BOS sink takes most of the attention, the target gets a share far above
-    # the null (significant after correction) but not a majority, so no label. (Built to leave the
-    # target about 0.4, they measure 0.02-0.15: layer norm makes the split sharper than designed.)
-    for head_type, component, (layer, head) in [("previous-token", "attention", (0, 2)),
-                                                ("induction", "prefix_matching", (1, 3)),
-                                                ("duplicate-token", "attention", (3, 2))]:
+    # Partial patterns: a BOS sink takes the rest of the attention, tuned when the model is built
+    # until its target gets 0.4 on the planter's own filler-word probes. On the detectors' data
+    # (other tokens, longer prompts) the target must still get 0.3-0.6: far above the null
+    # (significant after correction) but not a majority, so no label.
+    for detector, head_type, component, (layer, head) in [
+        ("previous-token", "previous-token", "attention", (0, 2)),
+        ("duplicate-token", "duplicate-token", "attention", (0, 3)),
+        ("induction", "induction", "prefix_matching", (1, 3)),
+        ("mover", "mover", "attention", (3, 3)),
+    ]:
         result = hard[head_type]
-        assert 0.01 < float(result.components[component][layer, head]) < 0.5
-        assert float(result.q_value[layer, head]) < 0.05 and (layer, head) not in result.labelled()
+        assert 0.3 <= float(result.components[component][layer, head]) <= 0.6, (detector, layer, head)
+        assert (layer, head) not in result.labelled()
+        if detector != "mover":  # the mover's null is a shuffled target, not attention elsewhere
+            assert float(result.q_value[layer, head]) < 0.05
     # 3.0 copies names perfectly but attends to nothing but BOS; 3.1 attends like a mover, copies nothing
     assert float(hard["name-mover"].components["copy"][3, 0]) > 0.9
     assert float(hard["name-mover"].components["io_over_s"][3, 1]) > 0.5

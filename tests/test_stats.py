@@ -91,3 +91,36 @@ def test_precision_recall_and_jaccard() -> None:
     assert stats.precision_recall(torch.zeros(4, dtype=torch.bool), truth) == (None, 0.0)
     assert stats.jaccard({1, 2}, {2, 3}) == pytest.approx(1 / 3)
     assert stats.jaccard(set(), set()) == 1.0
+
+
+def test_crossed_bootstrap_without_factors_is_the_prompt_bootstrap() -> None:
+    values = torch.rand(12, 7, 3, 2, generator=torch.Generator().manual_seed(0))
+    crossed = stats.crossed_bootstrap_mean_ci(values, [], 500, seed=3)
+    prompts = stats.bootstrap_mean_ci(values.mean(1), 500, seed=3)
+    torch.testing.assert_close(crossed, prompts)
+
+
+def _token_experiment(gen: torch.Generator, vocab: int = 400) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cells whose value is mostly a per-token effect: 20 prompts of 30 tokens drawn from a pool
+    of 60 of ``vocab`` tokens, as the repeated-token detectors draw them from a pool."""
+    pool = torch.randperm(vocab, generator=gen)[:60]
+    tokens = pool[torch.randint(0, 60, (20, 30), generator=gen)]
+    return tokens, 0.1 * torch.randn(20, 30, generator=gen)
+
+
+def test_crossed_bootstrap_covers_the_mean_over_the_vocabulary_where_prompts_alone_do_not() -> None:
+    gen = torch.Generator().manual_seed(7)
+    effect = torch.randn(400, generator=gen)  # each token's own effect on the statistic
+    truth = float(effect.mean())
+    covered = {"prompts": 0, "tokens": 0}
+    for rep in range(60):
+        tokens, noise = _token_experiment(gen)
+        values = (effect[tokens] + noise)[..., None]
+        lo, hi = stats.bootstrap_mean_ci(values.mean(1), 400, seed=rep)
+        covered["prompts"] += int(lo <= truth <= hi)
+        lo, hi = stats.crossed_bootstrap_mean_ci(values, [tokens], 400, seed=rep)
+        covered["tokens"] += int(lo <= truth <= hi)
+    # With 60 pool tokens the pool's own mean is off by about 1/sqrt(60) = 0.13, which the prompt
+    # interval (half-width about 0.06) rarely covers; the crossed one (Owen 2007) carries it.
+    assert covered["tokens"] >= 54  # nominal 95%: at least 90% of 60
+    assert covered["prompts"] <= 40

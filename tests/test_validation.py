@@ -26,7 +26,7 @@ def report(main_job_run: MainJobRun):  # type: ignore[no-untyped-def]
 def test_report_is_stored_with_provenance(report) -> None:  # type: ignore[no-untyped-def]
     assert report.subset == "fast" and report.rows
     assert "zoo-gpt2-induction" in report.zoo and all(len(fp) == 64 for fp in report.zoo.values())
-    assert report.detector_versions["induction"] == "2.0" and report.library_versions["torch"]
+    assert report.detector_versions["induction"] == "2.1" and report.library_versions["torch"]
     assert all(r.detector_run_id is not None for r in report.rows)
 
 

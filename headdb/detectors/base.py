@@ -85,8 +85,9 @@ class HeadTypeScores:
     """Every head's result for one head type, as [layers, heads] grids.
 
     ``components`` holds the quantities the score and checks are built from; ``ci_low`` and
-    ``ci_high`` a 95% bootstrap interval of the score over prompts; ``p_value`` the test against
-    the detector's null and ``q_value`` its adjustment over all heads tested."""
+    ``ci_high`` a 95% bootstrap interval of the score over prompts (and tokens, where the
+    detector resamples them); ``p_value`` the test against the detector's null and ``q_value``
+    its adjustment over all heads tested."""
 
     head_type: str
     scores: torch.Tensor

@@ -9,7 +9,8 @@
   adjusted over the heads tested (Holm); an effect-size floor keeps tiny but consistent effects
   unlabelled.
 
-Both give a 95% percentile-bootstrap interval over prompts for every head.
+Both give a 95% percentile-bootstrap interval over prompts for every head; for statistics on
+random tokens, the pattern interval can resample the tokens too (``Cells``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,16 @@ class Calibration:
     seed: int = 0
 
 
+@dataclass(frozen=True)
+class Cells:
+    """A pattern statistic kept per scored query as well as per prompt: ``values`` [n, queries,
+    layers, heads] and ``tokens``, the ids [n, queries] of the tokens the value depends on
+    besides the prompt (for attention, the query's and the key's)."""
+
+    values: torch.Tensor
+    tokens: tuple[torch.Tensor, ...]
+
+
 def significance_check(alpha: float, correction: str) -> Check:
     return Check("q_value", "<", alpha, CONVENTION, f"p-value adjusted over all heads ({correction})")
 
@@ -46,13 +57,21 @@ def pattern_result(
     calibration: Calibration,
     extra: dict[str, torch.Tensor] | None = None,
     quantity: str = "attention",
+    cells: Cells | None = None,
 ) -> HeadTypeScores:
     """``observed`` and ``null`` are per-prompt values [n, layers, heads] of the same statistic
     in the pattern's condition and in the null condition. Components: ``{quantity}`` (the mean),
     ``{quantity}_ci_low``/``_ci_high``, ``null_mean``, ``p_value``, ``q_value`` and ``extra``;
-    ``checks`` (see ``pattern_checks``) decide the label."""
+    ``checks`` (see ``pattern_checks``) decide the label.
+
+    The interval resamples prompts; given ``cells`` (the same statistic per query, whose mean
+    over queries is ``observed``) it also resamples the tokens the cells are labelled with."""
     score = observed.mean(0)
-    low, high = stats.bootstrap_mean_ci(observed, calibration.n_boot, seed=calibration.seed)
+    if cells is None:
+        low, high = stats.bootstrap_mean_ci(observed, calibration.n_boot, seed=calibration.seed)
+    else:
+        low, high = stats.crossed_bootstrap_mean_ci(cells.values, cells.tokens, calibration.n_boot,
+                                                    seed=calibration.seed)
     pool = stats.bootstrap_null_means(null, calibration.n_null_boot, seed=calibration.seed + 1)
     p = stats.pooled_null_pvalues(score, pool)
     q = stats.adjust(p, "benjamini-hochberg")

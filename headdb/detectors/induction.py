@@ -10,7 +10,7 @@ from headdb.detectors import kernels
 from headdb.detectors.base import CONVENTION, Check, DetectorMetadata, HeadTypeScores, register
 from headdb.detectors.calibration import pattern_checks, pattern_result
 from headdb.detectors.context import ModelContext
-from headdb.detectors.repeated_base import DATA, RepeatedTokensDetector
+from headdb.detectors.repeated_base import CHANGES_2_1, DATA, RepeatedTokensDetector, resampled
 from headdb.detectors.shared import memo
 
 
@@ -38,7 +38,7 @@ def ov_copying_scores(ctx: ModelContext) -> torch.Tensor:
 class InductionDetector(RepeatedTokensDetector):
     metadata = DetectorMetadata(
         name="induction",
-        version="2.0",
+        version="2.1",
         head_types=("induction",),
         paper="2022-context-learning-induction-heads",
         method="Prefix matching (Olsson et al.): mean attention from each token of the second copy of "
@@ -48,14 +48,15 @@ class InductionDetector(RepeatedTokensDetector):
         data=DATA,
         null="the same query and key positions in the control twins, where nothing repeats: "
         "bootstrap means, pooled over the model's heads, give an empirical p-value",
-        changes="2.0: per-prompt bootstrap intervals, null p-values (control twins) with "
+        changes=CHANGES_2_1 + " "
+        "2.0: per-prompt bootstrap intervals, null p-values (control twins) with "
         "Benjamini-Hochberg adjustment, majority convention on the interval's lower end.",
     )
 
     @classmethod
     def checks(cls, config: Any) -> dict[str, list[Check]]:
         return {"induction": [
-            *pattern_checks(config.calibration, config.majority, CONVENTION, "prefix-matching attention",
+            *pattern_checks(config.calibration, config.majority, CONVENTION, "prefix-matching attention" + resampled(config),
                             quantity="prefix_matching"),
             Check("copying", ">", 0.0, CONVENTION, "OV eigenvalue copying score (positive: the head copies)"),
         ]}
@@ -64,4 +65,5 @@ class InductionDetector(RepeatedTokensDetector):
         a = self.attention(ctx)
         extra = {"copying": ov_copying_scores(ctx)}
         return [pattern_result("induction", a["ind"], a["ind_control"], self.checks(self.config)["induction"],
-                               self.config.calibration, extra, quantity="prefix_matching")]
+                               self.config.calibration, extra, quantity="prefix_matching",
+                               cells=self.cells(ctx, "ind"))]

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import torch
 
 from headdb.detectors import kernels
+from headdb.detectors.calibration import Cells
 from headdb.detectors.context import Capture, ModelContext
 from headdb.detectors.datasets import PromptSet
 from headdb.detectors.datasets.factual import factual_prompts
@@ -63,6 +64,34 @@ def _control_reduce(pattern: torch.Tensor, layer: int, chunk: PromptSet) -> torc
 
 
 REPEATED = ("prev", "prev_bos", "prev_null", "dup", "dup_bos", "ind")
+CELLS = ("prev", "dup", "ind")  # statistics whose per-query values are kept as well
+
+
+def _cells_reduce(pattern: torch.Tensor, layer: int, chunk: PromptSet) -> torch.Tensor:
+    """Every scored query's attention to its target, [n, h, queries] per statistic, concatenated
+    along the last dimension in the order of ``CELLS``."""
+    i = chunk.index
+    parts = [kernels.gather_attention(pattern, i[f"{name}_query"], i[f"{name}_key"]) for name in CELLS]
+    return torch.cat(parts, dim=1).transpose(1, 2)
+
+
+def repeated_cells(ctx: ModelContext, prompts: PromptSet) -> dict[str, Cells]:
+    """Per-query attention to the previous token (``prev``), the earlier duplicate (``dup``) and
+    the induction target (``ind``), with the query's and key's tokens. Same pass as
+    ``repeated_attention``."""
+
+    def build() -> dict[str, Cells]:
+        got = ctx.capture(prompts, [Capture("repeated_cells", "attn.hook_pattern", _cells_reduce)])["repeated_cells"]
+        got = got.permute(0, 3, 1, 2)  # [n, queries, layers, heads]
+        out, start = {}, 0
+        for name in CELLS:
+            query, key = prompts.index[f"{name}_query"], prompts.index[f"{name}_key"]
+            stop = start + query.shape[1]
+            out[name] = Cells(got[:, start:stop], (prompts.tokens.gather(1, query), prompts.tokens.gather(1, key)))
+            start = stop
+        return out
+
+    return memo(ctx, f"repeated_cells:{prompts.fingerprint}", build)
 
 
 def repeated_attention(ctx: ModelContext, prompts: PromptSet) -> dict[str, torch.Tensor]:
@@ -73,7 +102,8 @@ def repeated_attention(ctx: ModelContext, prompts: PromptSet) -> dict[str, torch
     positions (``dup_control``, ``ind_control``)."""
 
     def build() -> dict[str, torch.Tensor]:
-        got = ctx.capture(prompts, [Capture("repeated_targets", "attn.hook_pattern", _repeated_reduce)])["repeated_targets"]
+        got = ctx.capture(prompts, [Capture("repeated_targets", "attn.hook_pattern", _repeated_reduce),
+                                    Capture("repeated_cells", "attn.hook_pattern", _cells_reduce)])["repeated_targets"]
         control = ctx.capture(prompts, [Capture("repeated_control", "attn.hook_pattern", _control_reduce)],
                               tokens=prompts.index["control_tokens"], tag="control")["repeated_control"]
         out = {name: got[..., j] for j, name in enumerate(REPEATED)}

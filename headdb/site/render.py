@@ -420,7 +420,8 @@ def detectors_page(metadata: Sequence[object], type_names: Mapping[str, str], va
            "Each detector scores every head of a model with a published method. A label is a "
            "conjunction of checks, each with its threshold and where the threshold comes from: a paper "
            "that states it, or headdb's own convention (named as such). Every score carries a 95% "
-           "bootstrap interval over prompts and a p-value against the null stated below, adjusted over "
+           "bootstrap interval over prompts (the random-token detectors resample the tokens too; see "
+           "their changes) and a p-value against the null stated below, adjusted over "
            "all heads; no threshold is fitted to published heads or to the zoo. How each detector does "
            "on models whose heads are known is on the [validation](validation.md) page.\n\n"]
     for meta in metadata:

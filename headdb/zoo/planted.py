@@ -21,13 +21,17 @@ by construction:
 The hard planted model (zoo-planted-hard) has the same nine heads in 4 layers, among distractors
 built to fool a careless detector, and random non-zero MLPs:
 
-    0.2 partial previous-token  about 0.4 of its attention on i-1, the rest on BOS
-    0.3 attention sink          almost all attention on BOS; OV copies
-    1.3 partial induction       about 0.4 on the induction target, the rest on BOS; OV copies
+    0.2 partial previous-token  0.4 of its attention on i-1, the rest on BOS
+    0.3 partial duplicate-token 0.4 on the earlier occurrence
+    1.3 partial induction       0.4 on the induction target, the rest on BOS; OV copies
     3.0 copies without attending   OV copies names (high copy score); attends to BOS only
     3.1 attends without copying    the name movers' attention; OV writes nothing useful
-    3.2 partial duplicate-token about 0.4 on the earlier occurrence
-    3.3 partial mover           about 0.4 on the subject; OV copies the subject only
+    3.2 attention sink          almost all attention on BOS; OV copies
+    3.3 partial mover           0.4 on the subject; OV copies the subject only
+
+A partial head's 0.4 is measured, not only designed: after every head and MLP is set, each BOS
+sink is tuned by bisection until the head's mean attention on its target, on probes of filler
+words, is 0.4 (``_Planter.tune_partials``).
 
 The residual stream (768 dims) is split into orthogonal blocks: TOK (token identity, random
 unit vectors), PREV, DUP, INHIB (what heads write), POS (one-hot positions) and single-dimension
@@ -163,8 +167,24 @@ def _attend_feature(heads: _Heads, layer: int, head: int, feature: int, strength
 
 def _partial(fraction: float) -> float:
     """How much stronger a BOS sink must be than a target match for the target to get
-    ``fraction`` of the attention (the two dominate the softmax)."""
+    ``fraction`` of the attention, if the two dominated the softmax at equal scale. LayerNorm
+    scales BOS (a shorter vector) up, so this is only the starting guess that
+    ``_Planter.tune_partials`` corrects by measurement."""
     return math.log((1.0 - fraction) / fraction)
+
+
+class _Reached(Exception):
+    """Ends a forward pass once the layer being measured has run."""
+
+
+@dataclass(frozen=True)
+class _Probe:
+    """Where a partial head's target attention is measured: token rows [n, t] and, per row, the
+    query positions and the target key positions (same shape [n, m])."""
+
+    tokens: torch.Tensor
+    query: torch.Tensor
+    key: torch.Tensor
 
 
 class _Planter:
@@ -180,6 +200,7 @@ class _Planter:
         self.model = GPT2LMHeadModel(_config(len(self.words), n_layers))
         self.state = {k: torch.zeros_like(v) for k, v in self.model.state_dict().items()}
         self.heads = _Heads(self.state)
+        self.partials: list[tuple[int, int, str, float]] = []  # (layer, head, target, fraction)
         self._embeddings()
 
     def _embeddings(self) -> None:
@@ -217,6 +238,7 @@ class _Planter:
         self.heads.k(layer, head)[POS, :128] = torch.eye(128)
         if fraction is not None:
             _bos_sink(self.heads, layer, head, 15.0 + _partial(fraction))
+            self.partials.append((layer, head, "previous-token", fraction))
         _copy(self.heads, layer, head, TOK, PREV)
 
     def duplicate_token(self, layer: int, head: int, fraction: float | None = None) -> None:
@@ -229,6 +251,8 @@ class _Planter:
         self.heads.q(layer, head)[POS, 128:188] = -_sharp(15.0) * codes
         self.heads.k(layer, head)[POS, 128:188] = codes
         _bos_sink(self.heads, layer, head, 6.0 if fraction is None else 15.0 + _partial(fraction))
+        if fraction is not None:
+            self.partials.append((layer, head, "duplicate-token", fraction))
         _copy(self.heads, layer, head, TOK, DUP)
         self.heads.v(layer, head)[NONBOS, 128] = 1.0
         self.heads.o(layer, head)[128, DUPFLAG] = 1.0
@@ -238,6 +262,8 @@ class _Planter:
         self.heads.q(layer, head)[TOK, :128] = _sharp(20.0) * torch.eye(128)
         self.heads.k(layer, head)[PREV, :128] = torch.eye(128)
         _bos_sink(self.heads, layer, head, 6.0 if fraction is None else 20.0 + _partial(fraction))
+        if fraction is not None:
+            self.partials.append((layer, head, "induction", fraction))
         _copy(self.heads, layer, head, TOK, TOK)
 
     def successor(self, layer: int, head: int) -> None:
@@ -275,6 +301,8 @@ class _Planter:
         """Attends to tokens with ``feature`` (ENT: the subject) and copies them."""
         _attend_feature(self.heads, layer, head, feature, 12.0, 0)
         _bos_sink(self.heads, layer, head, 3.0 if fraction is None else 12.0 + _partial(fraction))
+        if fraction is not None:
+            self.partials.append((layer, head, "subject", fraction))
         _copy(self.heads, layer, head, TOK, TOK)
 
     def mover(self, layer: int, head: int) -> None:
@@ -332,6 +360,79 @@ class _Planter:
                 w = self.state[f"transformer.h.{layer}.mlp.{name}.weight"]
                 w.copy_(std * torch.randn(w.shape, generator=self.gen))
 
+    def tune_partials(self) -> dict[str, float]:
+        """Set each partial head's BOS-sink strength so that its measured mean attention on its
+        target is the fraction asked, by bisection (the attention falls as the sink grows), in
+        layer order so every head is tuned on the final inputs from the layers below. Call it
+        after every head and MLP is set. Returns the measured fraction per head."""
+        self.model.load_state_dict({**self.state, "lm_head.weight": self.state["transformer.wte.weight"]})
+        self.model.eval()
+        self.model.set_attn_implementation("eager")  # the fused kernels return no attention pattern
+        measured: dict[str, float] = {}
+        for layer, head, target, fraction in sorted(self.partials):
+            probe = self._probe(target)
+            low, high = 0.0, 60.0  # sink strengths: the target gets nearly all, then nearly none
+            if self._target_attention(layer, head, low, probe) <= fraction:
+                raise RuntimeError(f"planted head {layer}.{head} puts at most "
+                                   f"{self._target_attention(layer, head, low, probe):.2f} on its "
+                                   f"{target} target without a sink; cannot tune it to {fraction}")
+            for _ in range(16):  # to 60 / 2**16 in sink strength
+                middle = (low + high) / 2
+                if self._target_attention(layer, head, middle, probe) > fraction:
+                    low = middle
+                else:
+                    high = middle
+            measured[f"{layer}.{head}"] = self._target_attention(layer, head, (low + high) / 2, probe)
+        return measured
+
+    def _target_attention(self, layer: int, head: int, sink: float, probe: _Probe) -> float:
+        self.heads.q(layer, head)[CONST, D_HEAD - 1] = _sharp(sink)
+        key = f"transformer.h.{layer}.attn.c_attn.weight"
+        self.model.get_parameter(key).data.copy_(self.state[key])
+        seen: list[torch.Tensor] = []
+
+        def stop_here(module: torch.nn.Module, args: object, output: tuple[torch.Tensor, torch.Tensor]) -> None:
+            seen.append(output[1][:, head])
+            raise _Reached  # the layers above cannot change this head's pattern
+
+        handle = self.model.transformer.h[layer].attn.register_forward_hook(stop_here)
+        try:
+            with torch.no_grad():
+                self.model(probe.tokens, output_attentions=True)
+        except _Reached:
+            pass
+        finally:
+            handle.remove()
+        rows = torch.arange(len(probe.tokens))[:, None]
+        return float(seen[0][rows, probe.query, probe.key].mean())
+
+    def _probe(self, target: str) -> _Probe:
+        """Prompts of the planted model's filler words (their own generator, so tuning does not
+        move any other weight): for the repeated-token patterns BOS + 24 fillers repeated once;
+        for the subject, BOS + fillers with one country word, read from the last position."""
+        gen = torch.Generator().manual_seed(1234)
+        fillers = torch.tensor([self.index[f"w{i:03d}"] for i in range(N_FILLER)])
+        bos, n, half = self.index[BOS], 8, 24
+        if target == "subject":
+            countries = sorted({w for row in COUNTRIES for w in _WORD.findall(row[0])})
+            rows, keys = [], []
+            for i in range(n):
+                row = fillers[torch.randperm(N_FILLER, generator=gen)[:12]]
+                at = 3 + i % 6
+                row[at] = self.index[countries[i % len(countries)]]
+                rows.append(torch.cat([torch.tensor([bos]), row]))
+                keys.append(at + 1)
+            tokens = torch.stack(rows)
+            return _Probe(tokens, torch.full((n, 1), tokens.shape[1] - 1), torch.tensor(keys)[:, None])
+        first = torch.stack([fillers[torch.randperm(N_FILLER, generator=gen)[:half]] for _ in range(n)])
+        tokens = torch.cat([torch.full((n, 1), bos), first, first], dim=1)
+        second = torch.arange(1 + half, 1 + 2 * half)
+        if target == "previous-token":
+            query = torch.arange(2, 1 + 2 * half)
+            return _Probe(tokens, query.expand(n, -1), (query - 1).expand(n, -1))
+        shift = {"duplicate-token": 0, "induction": 1}[target]
+        return _Probe(tokens, second.expand(n, -1), (second - half + shift).expand(n, -1))
+
     def save(self, directory: Path) -> None:
         self.state["lm_head.weight"] = self.state["transformer.wte.weight"]
         self.model.load_state_dict(self.state)
@@ -380,7 +481,9 @@ def build_hard_model(directory: str | Path, seed: int = 0) -> dict[str, dict[str
     p.previous_token(0, 0)
     p.duplicate_token(0, 1)
     p.previous_token(0, 2, fraction=HARD_DISTRACTION)
-    p.sink(0, 3)
+    # In layer 0 the token block is clean; by layer 3 the induction heads have written the next
+    # token into it, and a token match there finds the query's own position as well.
+    p.duplicate_token(0, 3, fraction=HARD_DISTRACTION)
     p.induction(1, 0)
     p.successor(1, 1)
     p.s_inhibition(1, 2)
@@ -392,9 +495,10 @@ def build_hard_model(directory: str | Path, seed: int = 0) -> dict[str, dict[str
     p.sink(3, 0)
     _copy(p.heads, 3, 0, TOK, TOK)  # copies names perfectly, but only ever reads BOS
     p.name_mover(3, 1, copies=False)
-    p.duplicate_token(3, 2, fraction=HARD_DISTRACTION)
+    p.sink(3, 2)
     p.attends_to(3, 3, ENT, fraction=HARD_DISTRACTION)
     p.random_mlps(0.01)
+    p.tune_partials()
     p.save(directory)
     return _roles(PLANTED_HEADS, 4)
 
