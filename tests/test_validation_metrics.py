@@ -45,3 +45,17 @@ def test_a_shortfall_explains_itself_from_the_stored_checks_and_effects() -> Non
     backed = {**role, "backups": [{"head": "1.0", "contrast": "copy", "effect_with_positives_patched": 0.269}]}
     assert explain("induction", "induction", m, backed, components).startswith(
         "missed 1.0 (rank 3, ground-truth effect 6.4% of the gap, 26.9% with the other positives patched (a backup)): ")
+
+
+def test_heads_the_source_test_moved_to_ambiguous_are_named_in_the_note() -> None:
+    from headdb.validation.report import explain
+
+    role = {"positives": [], "negatives": ["0.0", "0.1"], "ambiguous": ["1.0", "1.1"],
+            "source_positions": {"at_source": {"1.0": 0.0, "1.1": -0.001}, "one_past_source": {"1.0": 0.41, "1.1": 0.25},
+                                 "moved_to_ambiguous": ["1.0", "1.1"]}}
+    truth = Truth.from_roles(role, 2, 2)
+    m = evaluate(torch.zeros(2, 2), torch.zeros(2, 2, dtype=torch.bool), torch.ones(2, 2, dtype=torch.long), truth)
+    assert explain("induction", "induction", m, role, {}) == (
+        "ambiguous 1.0: plays the role but reads elsewhere (its knocked-out edges to the source restore 0.0% "
+        "of the gap, one position on 41.0%); ambiguous 1.1: plays the role but reads elsewhere (its knocked-out "
+        "edges to the source restore -0.1% of the gap, one position on 25.0%)")

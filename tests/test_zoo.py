@@ -72,7 +72,8 @@ def test_trained_model_build_ground_truth_and_checkpoints(zoo_dir) -> None:  # t
     truth = read_ground_truth(directory)
     assert truth["contrasts"]["copy"]["solved"] and truth["conventions"]["positive_effect"] == 0.05
     roles = truth["roles"]
-    assert roles["induction"]["positives"] and roles["previous-token"]["positives"]
+    # Its copy heads play the induction role by patching; the knockout finds they read elsewhere.
+    assert roles["induction"]["source_positions"]["moved_to_ambiguous"] and roles["previous-token"]["positives"]
     for role in roles.values():  # every head is accounted for, once
         heads = role["positives"] + role["negatives"] + role["ambiguous"]
         assert sorted(heads) == sorted(f"{l}.{h}" for l in range(2) for h in range(4))
@@ -110,6 +111,50 @@ def test_ablation_reads_each_heads_output(zoo_dir) -> None:  # type: ignore[no-u
     assert torch.allclose(logits, run.logits, atol=1e-4)
 
 
+@pytest.mark.parametrize("name", ["zoo-control-gpt2", "zoo-control-neox", "zoo-control-llama"])
+def test_attention_knockout_blocks_exactly_the_edges_asked(zoo_dir, name: str) -> None:  # type: ignore[no-untyped-def]
+    """The knockout's own attention function reproduces each architecture's forward (rotary,
+    parallel attention, grouped-query); blocking one head's edges changes only later positions,
+    and blocking every earlier key but BOS leaves a head reading BOS alone."""
+    from transformers import AutoModelForCausalLM
+
+    from headdb.zoo import ablation
+
+    model = AutoModelForCausalLM.from_pretrained(zoo_dir(name), attn_implementation="eager").eval()
+    ids = torch.randint(1, 50, (2, 10), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        plain = model(ids, output_attentions=True)
+    torch.testing.assert_close(ablation.knockout_logits(model, ids, {}), plain.logits, atol=1e-4, rtol=1e-4)
+    blocked = torch.zeros(2, 10, 10, dtype=torch.bool)
+    blocked[:, 6, 1:6] = True  # query 6 keeps BOS and itself
+    knocked = ablation.knockout_logits(model, ids, {(0, 1): blocked})
+    torch.testing.assert_close(knocked[:, :6], plain.logits[:, :6], atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(knocked[:, 6], plain.logits[:, 6], atol=1e-4)
+    seen = {}
+
+    def keep(module, args, kwargs, output):  # type: ignore[no-untyped-def]
+        seen["weights"] = output[1]
+
+    attention = next(m for m in model.modules() if type(m).__name__.endswith("Attention") and getattr(m, "layer_idx", None) == 0)
+    handle = attention.register_forward_hook(keep, with_kwargs=True)
+    ablation.knockout_logits(model, ids, {(0, 1): blocked})
+    handle.remove()
+    row = seen["weights"][:, 1, 6]
+    assert torch.all(row[:, 1:6] == 0) and torch.allclose(row[:, 0] + row[:, 6], torch.ones(2))
+
+
+def test_copy_heads_that_read_one_past_the_target_are_not_induction_positives(zoo_dir) -> None:  # type: ignore[no-untyped-def]
+    """zoo-gpt2-induction's copy heads matter for copying (patching) but knocking out their edges
+    to the induction target changes nothing, while the edges one position on carry the copy: the
+    ground truth records this and leaves them ambiguous, not induction heads."""
+    roles = read_ground_truth(zoo_dir("zoo-gpt2-induction"))["roles"]["induction"]
+    source = roles["source_positions"]
+    assert source["moved_to_ambiguous"] and set(source["moved_to_ambiguous"]) <= set(roles["ambiguous"])
+    for head in source["moved_to_ambiguous"]:
+        assert head not in roles["positives"]
+        assert abs(source["at_source"][head]) < 0.02 and source["one_past_source"][head] > 0.05
+
+
 def test_backup_round_finds_heads_that_stronger_ones_make_redundant() -> None:
     """With the positives patched, a head that then removes >= 5% of the gap is a positive; one
     that removes 2-5% is ambiguous rather than a negative; the rest stay negatives."""
@@ -135,13 +180,14 @@ def test_backup_round_finds_heads_that_stronger_ones_make_redundant() -> None:
 
 
 def test_trained_copy_heads_attend_one_past_the_induction_target(zoo_dir) -> None:  # type: ignore[no-untyped-def]
-    """Why the induction detector misses zoo-gpt2-induction's copy heads (README, validation):
-    they attend to the word *after* the one to copy and read it from a previous-token head there,
-    instead of attending to it (Olsson et al.'s prefix matching)."""
+    """What the ground truth's knockout finds, seen in the attention pattern: zoo-gpt2-induction's
+    copy heads attend to the word *after* the one to copy, not to it (Olsson et al.'s prefix
+    matching), so they are not induction heads and the induction detector rightly ignores them."""
     from transformers import AutoModelForCausalLM
 
     directory = zoo_dir("zoo-gpt2-induction")
-    positives = read_ground_truth(directory)["roles"]["induction"]["positives"]  # type: ignore[index]
+    positives = read_ground_truth(directory)["roles"]["induction"]["source_positions"]["moved_to_ambiguous"]  # type: ignore[index]
+    assert positives
     model = AutoModelForCausalLM.from_pretrained(directory, attn_implementation="eager").eval()
     index = {w: i for i, w in enumerate(lang.vocabulary())}
     rng = random.Random(0)

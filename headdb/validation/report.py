@@ -87,6 +87,11 @@ def explain(detector: str, head_type: str, metrics: Metrics, role: dict[str, Any
                                and coord not in role.get("ambiguous", [])):
             effect = _effect_text(role, coord)
             parts.append(f"labelled negative {coord}{f' ({effect})' if effect else ''}")
+    source = role.get("source_positions", {})
+    for coord in source.get("moved_to_ambiguous", []):
+        at, past = (round(source[k][coord], 3) + 0.0 for k in ("at_source", "one_past_source"))  # no "-0.0%"
+        parts.append(f"ambiguous {coord}: plays the role but reads elsewhere (its knocked-out edges to "
+                     f"the source restore {at:.1%} of the gap, one position on {past:.1%})")
     return "; ".join(parts)
 
 

@@ -143,3 +143,52 @@ def metric(logits: torch.Tensor, targets: Sequence[tuple[int, int, int, int | No
             total[row] += logits[row, pos, correct].double() - logits[row, pos, alt].double()
         count[row] += 1
     return total / count.clamp_min(1)
+
+
+# -- attention knockout ----------------------------------------------------------------------
+# Geva et al. (2023) block attention edges to see which source positions a prediction reads. Here
+# one head's edges are blocked: its attention score from a query to a key is set to -inf before
+# the softmax, so the head spreads its attention over the keys it had left. The model runs through
+# an attention function registered with transformers, which receives every architecture's query,
+# key and value after rotary embeddings, so one implementation covers GPT-2, NeoX and Llama.
+
+_KNOCKOUT_NAME = "headdb_knockout"
+_blocked: dict[int, list[tuple[int, torch.Tensor]]] = {}  # layer -> [(head, bool [b, q, k])]
+
+
+def _knockout_attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                        attention_mask: torch.Tensor | None, scaling: float | None = None,
+                        dropout: float = 0.0, **kwargs: object) -> tuple[torch.Tensor, torch.Tensor]:
+    """Causal softmax attention with the blocked edges of ``_blocked`` removed. The padding mask
+    is not applied: the zoo's prompts are right-padded, and a causal query never sees padding."""
+    groups = query.shape[1] // key.shape[1]  # grouped-query attention: each k/v head serves a group
+    key, value = key.repeat_interleave(groups, dim=1), value.repeat_interleave(groups, dim=1)
+    scores = query @ key.transpose(-1, -2) * (scaling if scaling is not None else query.shape[-1] ** -0.5)
+    t_q, t_k = scores.shape[-2:]
+    causal = torch.ones(t_q, t_k, dtype=torch.bool, device=scores.device).tril(t_k - t_q)
+    scores = scores.masked_fill(~causal, float("-inf"))
+    for head, blocked in _blocked.get(getattr(module, "layer_idx", -1), []):
+        scores[:, head] = scores[:, head].masked_fill(blocked.to(scores.device), float("-inf"))
+    weights = torch.softmax(scores.float(), dim=-1).to(value.dtype)
+    return (weights @ value).transpose(1, 2).contiguous(), weights
+
+
+def knockout_logits(model: torch.nn.Module, ids: torch.Tensor,
+                    blocked: dict[tuple[int, int], torch.Tensor]) -> torch.Tensor:
+    """Logits of ``ids`` with each (layer, head)'s attention edges where ``blocked`` [b, q, k]
+    holds removed. An empty ``blocked`` gives the model's own logits."""
+    from transformers import AttentionInterface
+
+    AttentionInterface.register(_KNOCKOUT_NAME, _knockout_attention)
+    _blocked.clear()
+    for (layer, head), mask in blocked.items():
+        _blocked.setdefault(layer, []).append((head, mask))
+    config = model.config
+    before = config._attn_implementation
+    config._attn_implementation = _KNOCKOUT_NAME
+    try:
+        with torch.no_grad():
+            return model(ids).logits
+    finally:
+        config._attn_implementation = before
+        _blocked.clear()

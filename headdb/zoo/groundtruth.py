@@ -17,7 +17,14 @@ metric gap that this removes. headdb's conventions for turning effects into role
 - negative: effect < ``NEGATIVE`` (0.02) on every test of the type, alone and with the positives
   patched (a head that works the other way, such as a name mover for the negative-name-mover
   test, is a negative);
-- ambiguous: anything between; reported, and left out of precision and recall.
+- ambiguous: anything between; reported, and left out of precision and recall;
+- source position: where a type's mechanism names the position a head reads (an induction head
+  reads the token after the earlier occurrence of the current one), each positive must also
+  depend on that edge: with the edge from every query to that position blocked in all of the
+  type's positives (attention knockout, Geva et al. 2023), unblocking it in this head alone must
+  restore at least 0.05 of the gap. A positive that does not is moved to ambiguous: it plays the
+  role causally but reads from elsewhere. The same figure one position further on is recorded
+  beside it.
 
 A task the model does not solve (gap below ``MIN_GAP`` of the clean metric's scale) gives no
 roles, and the file says so.
@@ -50,7 +57,8 @@ CONVENTIONS = {
     "redundant pair that does together, or when, with those heads patched too, it removes a further "
     "5%); it is a negative when no test of the type shows an effect of 2% in the role's direction, "
     "alone or with the positives patched; in between it is ambiguous and left out of precision and "
-    "recall.",
+    "recall. An induction positive must also read the induction target: its own edges there must "
+    "restore 5% of the gap when they are knocked out in every positive; otherwise it is ambiguous.",
 }
 
 
@@ -171,6 +179,37 @@ def backup_effects(model: torch.nn.Module, enc: Encoded, result: ContrastResult,
     return grid
 
 
+# Types whose mechanism names a source position: (contrast, query positions, source positions),
+# the two position lists paired query by query.
+SOURCE_TESTS = {"induction": ("copy", "query", "key_side")}
+
+
+def _edges(enc: Encoded, queries: str, sources: str, shift: int) -> torch.Tensor:
+    """bool [b, q, k]: each query's edge to its paired source position plus ``shift``."""
+    b, t = enc.clean.shape
+    blocked = torch.zeros(b, t, t, dtype=torch.bool)
+    for row in range(b):
+        qs = enc.positions[queries][row].nonzero().flatten()
+        ks = enc.positions[sources][row].nonzero().flatten() + shift
+        keep = ks < t
+        blocked[row, qs[keep], ks[keep]] = True
+    return blocked
+
+
+def source_effects(model: torch.nn.Module, enc: Encoded, result: ContrastResult, heads: list[tuple[int, int]],
+                   queries: str, sources: str, shift: int = 0) -> dict[tuple[int, int], float]:
+    """For each of ``heads``: the fraction of the gap its own query -> source (+ ``shift``) edges
+    restore, when those edges are blocked in all ``heads`` and then unblocked in it alone."""
+    blocked = _edges(enc, queries, sources, shift)
+
+    def knocked(which: list[tuple[int, int]]) -> float:
+        logits = ablation.knockout_logits(model, enc.clean, {h: blocked for h in which})
+        return float(ablation.metric(logits, enc.targets).mean())
+
+    everyone = knocked(heads)
+    return {h: (knocked([g for g in heads if g != h]) - everyone) / result.gap for h in heads}
+
+
 def _coord(head: tuple[int, int]) -> str:
     return f"{head[0]}.{head[1]}"
 
@@ -258,15 +297,39 @@ def ground_truth(model: torch.nn.Module, contrasts: list[str], index: dict[str, 
     def backup(test: RoleTest, positives: list[tuple[int, int]]) -> torch.Tensor:
         return backup_effects(model, encoded[test.contrast], results[test.contrast], test, positives)
 
+    roles = assign_roles(results, tests, len(lay.out_proj), lay.n_heads, backup)
+    for head_type, (contrast, queries, sources) in SOURCE_TESTS.items():
+        if head_type in roles and roles[head_type]["positives"] and contrast in encoded:
+            _check_sources(roles[head_type], model, encoded[contrast], results[contrast], contrast, queries, sources)
     return {
         "method": "activation patching of each head's output from the corrupted twin of each prompt "
         "(zoo tasks' own metric): single heads, pairs, and each head with the type's positives patched "
-        "too; see headdb/zoo/groundtruth.py",
+        "too; for induction, attention knockout of the edge to the induction target; see "
+        "headdb/zoo/groundtruth.py",
         "conventions": CONVENTIONS,
         "contrasts": {
             name: {"clean_metric": round(r.clean, 4), "corrupted_metric": round(r.corrupted, 4),
                    "gap": round(r.gap, 4), "solved": r.gap >= MIN_GAP}
             for name, r in results.items()
         },
-        "roles": assign_roles(results, tests, len(lay.out_proj), lay.n_heads, backup),
+        "roles": roles,
+    }
+
+
+def _check_sources(role: dict[str, Any], model: torch.nn.Module, enc: Encoded, result: ContrastResult,
+                   contrast: str, queries: str, sources: str) -> None:
+    """Apply the source-position rule (module docstring) to one type's roles, in place."""
+    heads = [tuple(int(x) for x in c.split(".")) for c in role["positives"]]
+    at = source_effects(model, enc, result, heads, queries, sources)  # type: ignore[arg-type]
+    past = source_effects(model, enc, result, heads, queries, sources, shift=1)  # type: ignore[arg-type]
+    elsewhere = sorted(_coord(h) for h, v in at.items() if v < POSITIVE)
+    role["positives"] = [c for c in role["positives"] if c not in elsewhere]
+    role["ambiguous"] = sorted([*role["ambiguous"], *elsewhere])
+    role["source_positions"] = {
+        "contrast": contrast,
+        "test": "attention knockout: the fraction of the gap a head's own query -> source edges "
+        "restore, with the same edges blocked in every positive",
+        "at_source": {_coord(h): round(v, 4) for h, v in at.items()},
+        "one_past_source": {_coord(h): round(v, 4) for h, v in past.items()},
+        "moved_to_ambiguous": elsewhere,
     }
