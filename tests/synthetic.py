@@ -10,6 +10,7 @@ from headdb import HeadDB
 from headdb.catalog.ingest import add_missing_head_types
 from headdb.db.engine import write_session
 from headdb.db.models import DetectorRun, Head, HeadLabel, HeadScore, HeadType, Model
+from headdb.detectors import REGISTRY
 
 DETECTOR_OF = {"induction": "induction", "previous-token": "previous-token", "successor": "successor",
                "duplicate-token": "duplicate-token"}
@@ -40,7 +41,10 @@ def add_results(
         heads = {(h.layer, h.head): h for h in model.heads}
         for slug, grid in scores.items():
             head_type = s.query(HeadType).filter_by(slug=slug).one()
-            run = DetectorRun(model=model, detector=DETECTOR_OF.get(slug, slug), detector_version="2.0", config={},
+            detector = DETECTOR_OF.get(slug, slug)
+            # The registered detector's current version, as a real run would store it.
+            version = REGISTRY[detector].metadata.version if detector in REGISTRY else "2.0"
+            run = DetectorRun(model=model, detector=detector, detector_version=version, config={},
                               config_fingerprint="c" * 64, data_fingerprint="d" * 64, library_versions={},
                               device="cpu", dtype="float32", started_at=now, finished_at=now, duration_s=1.0,
                               status="succeeded")
