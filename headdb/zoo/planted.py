@@ -231,14 +231,24 @@ class _Planter:
 
     # -- heads ------------------------------------------------------------------------------
 
+    def _sink(self, layer: int, head: int, target: str, fraction: float | None, match: float,
+              full: float | None = None) -> None:
+        """The head's BOS sink: of strength ``full`` (none if None) for a whole pattern; for a
+        partial one, ``_partial``'s first guess against a target match of ``match``, recorded for
+        ``tune_partials`` to correct."""
+        if fraction is None:
+            if full is not None:
+                _bos_sink(self.heads, layer, head, full)
+            return
+        _bos_sink(self.heads, layer, head, match + _partial(fraction))
+        self.partials.append((layer, head, target, fraction))
+
     def previous_token(self, layer: int, head: int, fraction: float | None = None) -> None:
         """Position i queries position i-1; OV copies the token into PREV. With ``fraction``, a
         BOS sink takes the rest of the attention."""
         self.heads.q(layer, head)[POS, :128] = _sharp(15.0) * torch.diag(torch.ones(127), -1)[:, :128]
         self.heads.k(layer, head)[POS, :128] = torch.eye(128)
-        if fraction is not None:
-            _bos_sink(self.heads, layer, head, 15.0 + _partial(fraction))
-            self.partials.append((layer, head, "previous-token", fraction))
+        self._sink(layer, head, "previous-token", fraction, match=15.0)
         _copy(self.heads, layer, head, TOK, PREV)
 
     def duplicate_token(self, layer: int, head: int, fraction: float | None = None) -> None:
@@ -250,9 +260,7 @@ class _Planter:
         codes = codes / codes.norm(dim=1, keepdim=True)
         self.heads.q(layer, head)[POS, 128:188] = -_sharp(15.0) * codes
         self.heads.k(layer, head)[POS, 128:188] = codes
-        _bos_sink(self.heads, layer, head, 6.0 if fraction is None else 15.0 + _partial(fraction))
-        if fraction is not None:
-            self.partials.append((layer, head, "duplicate-token", fraction))
+        self._sink(layer, head, "duplicate-token", fraction, match=15.0, full=6.0)
         _copy(self.heads, layer, head, TOK, DUP)
         self.heads.v(layer, head)[NONBOS, 128] = 1.0
         self.heads.o(layer, head)[128, DUPFLAG] = 1.0
@@ -261,9 +269,7 @@ class _Planter:
         """Q reads the token, K reads PREV (K-composition with a previous-token head); OV copies."""
         self.heads.q(layer, head)[TOK, :128] = _sharp(20.0) * torch.eye(128)
         self.heads.k(layer, head)[PREV, :128] = torch.eye(128)
-        _bos_sink(self.heads, layer, head, 6.0 if fraction is None else 20.0 + _partial(fraction))
-        if fraction is not None:
-            self.partials.append((layer, head, "induction", fraction))
+        self._sink(layer, head, "induction", fraction, match=20.0, full=6.0)
         _copy(self.heads, layer, head, TOK, TOK)
 
     def successor(self, layer: int, head: int) -> None:
@@ -300,9 +306,7 @@ class _Planter:
     def attends_to(self, layer: int, head: int, feature: int, fraction: float | None = None) -> None:
         """Attends to tokens with ``feature`` (ENT: the subject) and copies them."""
         _attend_feature(self.heads, layer, head, feature, 12.0, 0)
-        _bos_sink(self.heads, layer, head, 3.0 if fraction is None else 12.0 + _partial(fraction))
-        if fraction is not None:
-            self.partials.append((layer, head, "subject", fraction))
+        self._sink(layer, head, "subject", fraction, match=12.0, full=3.0)
         _copy(self.heads, layer, head, TOK, TOK)
 
     def mover(self, layer: int, head: int) -> None:
@@ -360,30 +364,28 @@ class _Planter:
                 w = self.state[f"transformer.h.{layer}.mlp.{name}.weight"]
                 w.copy_(std * torch.randn(w.shape, generator=self.gen))
 
-    def tune_partials(self) -> dict[str, float]:
+    def tune_partials(self) -> None:
         """Set each partial head's BOS-sink strength so that its measured mean attention on its
         target is the fraction asked, by bisection (the attention falls as the sink grows), in
         layer order so every head is tuned on the final inputs from the layers below. Call it
-        after every head and MLP is set. Returns the measured fraction per head."""
+        after every head and MLP is set."""
         self.model.load_state_dict({**self.state, "lm_head.weight": self.state["transformer.wte.weight"]})
         self.model.eval()
         self.model.set_attn_implementation("eager")  # the fused kernels return no attention pattern
-        measured: dict[str, float] = {}
         for layer, head, target, fraction in sorted(self.partials):
             probe = self._probe(target)
             low, high = 0.0, 60.0  # sink strengths: the target gets nearly all, then nearly none
-            if self._target_attention(layer, head, low, probe) <= fraction:
-                raise RuntimeError(f"planted head {layer}.{head} puts at most "
-                                   f"{self._target_attention(layer, head, low, probe):.2f} on its "
-                                   f"{target} target without a sink; cannot tune it to {fraction}")
+            most = self._target_attention(layer, head, low, probe)
+            if most <= fraction:
+                raise RuntimeError(f"planted head {layer}.{head} puts at most {most:.2f} on its {target} "
+                                   f"target without a sink; cannot tune it to {fraction}")
             for _ in range(16):  # to 60 / 2**16 in sink strength
                 middle = (low + high) / 2
                 if self._target_attention(layer, head, middle, probe) > fraction:
                     low = middle
                 else:
                     high = middle
-            measured[f"{layer}.{head}"] = self._target_attention(layer, head, (low + high) / 2, probe)
-        return measured
+            self._target_attention(layer, head, (low + high) / 2, probe)  # leaves the sink there
 
     def _target_attention(self, layer: int, head: int, sink: float, probe: _Probe) -> float:
         self.heads.q(layer, head)[CONST, D_HEAD - 1] = _sharp(sink)
